@@ -1,0 +1,364 @@
+//! Reads one layer blob as a stream: sniffs its compression, decompresses, hashes the blob and
+//! the uncompressed tar while reading, decodes every entry and feeds it to the sink.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::io::{self, BufReader, Read};
+
+use crate::archive::read_up_to;
+use crate::compression::{looks_like_tar, Compression};
+use crate::digest::{Digest, HashingReader};
+use crate::entry::{Entry, EntryKind, Xattr};
+use crate::error::{show, LayerError};
+use crate::image::LayerInfo;
+use crate::limits::{CappedReader, FailureFlag, Limits};
+use crate::path;
+use crate::sink::{LayerSink, Want};
+use crate::whiteout::{self, Name};
+
+/// Content is handed to sinks in chunks of this size.
+const CHUNK: usize = 64 * 1024;
+
+/// One entry's metadata, kept for computing fates after every layer is read.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub path: Box<[u8]>,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    pub mtime: u64,
+    pub link_target: Option<Box<[u8]>>,
+}
+
+/// What reading a layer measured.
+#[derive(Debug)]
+pub(crate) struct LayerRead {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub compression: Compression,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    pub records: Vec<Record>,
+    /// `.wh..wh.*` metadata entries skipped (aufs leftovers).
+    pub reserved_skipped: u64,
+}
+
+/// Reads a layer blob of `declared` bytes from `raw` into `sink`.
+pub(crate) fn read_layer<S: LayerSink>(
+    raw: &mut dyn Read,
+    declared: u64,
+    layer: &LayerInfo,
+    limits: &Limits,
+    sink: &mut S,
+) -> Result<LayerRead, LayerError> {
+    let mut blob = HashingReader::new(raw);
+    let mut prefix = [0u8; 512];
+    let n = read_up_to(&mut blob, &mut prefix).map_err(|source| LayerError::Read { source })?;
+    let prefix = &prefix[..n];
+    let compression = Compression::sniff(prefix);
+    if let Some(name) = Compression::unsupported(prefix) {
+        return Err(LayerError::Read {
+            source: io::Error::other(format!("{name}-compressed layers are not supported")),
+        });
+    }
+    // An empty blob is an empty layer only in name: a tar has at least its end blocks.
+    if compression == Compression::None
+        && !prefix.is_empty()
+        && !looks_like_tar(prefix)
+        && prefix.iter().any(|&b| b != 0)
+    {
+        return Err(LayerError::NotTar {
+            compression: compression.name(),
+        });
+    }
+    let tripped = Cell::new(false);
+    let decode_failed = Cell::new(false);
+    let cap = limits.decompressed_cap(declared);
+    let mut outcome = {
+        let chained = prefix.chain(&mut blob);
+        let buffered = BufReader::with_capacity(128 * 1024, chained);
+        let decoder: Box<dyn Read + '_> = match compression {
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(buffered)
+                    .map_err(|source| LayerError::Read { source })?,
+            ),
+            Compression::None => Box::new(buffered),
+        };
+        let flagged = FailureFlag::new(decoder, &decode_failed);
+        let mut diff = HashingReader::new(CappedReader::new(flagged, cap, &tripped));
+        let fail = |source: io::Error, after: &str| {
+            if tripped.get() {
+                LayerError::Bomb {
+                    limit: cap,
+                    compressed: declared,
+                }
+            } else if decode_failed.get() && compression != Compression::None {
+                LayerError::Corrupt {
+                    compression: compression.name(),
+                    source,
+                }
+            } else {
+                LayerError::Tar {
+                    after: after.to_owned(),
+                    source,
+                }
+            }
+        };
+        let (records, reserved_skipped) = {
+            let mut archive = tar::Archive::new(&mut diff);
+            read_entries(&mut archive, layer, limits, sink).map_err(|e| match e {
+                EntryFailure::Io(source, after) => fail(source, &after),
+                EntryFailure::Layer(e) => e,
+            })?
+        };
+        // The uncompressed digest covers everything after the tar's end blocks too.
+        let (diff_id, uncompressed_size) = diff
+            .finish()
+            .map_err(|source| fail(source, "the end of the archive"))?;
+        if decode_failed.get() {
+            return Err(LayerError::Corrupt {
+                compression: compression.name(),
+                source: io::Error::other("the decoder reported an error"),
+            });
+        }
+        LayerRead {
+            digest: Digest::of(b""),
+            diff_id,
+            compression,
+            size: 0,
+            uncompressed_size,
+            records,
+            reserved_skipped,
+        }
+    };
+    let (digest, size) = blob
+        .finish()
+        .map_err(|source| LayerError::Read { source })?;
+    if size < declared {
+        return Err(LayerError::ShortBlob { declared });
+    }
+    outcome.digest = digest;
+    outcome.size = size;
+    Ok(outcome)
+}
+
+enum EntryFailure {
+    /// An I/O error from the stream, with the last entry read before it.
+    Io(io::Error, String),
+    Layer(LayerError),
+}
+
+impl From<LayerError> for EntryFailure {
+    fn from(e: LayerError) -> Self {
+        Self::Layer(e)
+    }
+}
+
+fn read_entries<R: Read, S: LayerSink>(
+    archive: &mut tar::Archive<R>,
+    layer: &LayerInfo,
+    limits: &Limits,
+    sink: &mut S,
+) -> Result<(Vec<Record>, u64), EntryFailure> {
+    let mut records = Vec::new();
+    let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();
+    let mut reserved = 0u64;
+    let mut last = String::from("<start of layer>");
+    let mut buf = vec![0u8; CHUNK];
+    let entries = archive
+        .entries()
+        .map_err(|e| EntryFailure::Io(e, last.clone()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| EntryFailure::Io(e, last.clone()))?;
+        let raw_path = entry.path_bytes().into_owned();
+        last = show(&raw_path);
+        let io_err = |e: io::Error| EntryFailure::Io(e, show(&raw_path));
+        let entry_type = entry.header().entry_type();
+        let kind = match entry_type {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                EntryKind::File
+            }
+            tar::EntryType::Directory => EntryKind::Dir,
+            tar::EntryType::Symlink => EntryKind::Symlink,
+            tar::EntryType::Link => EntryKind::Hardlink,
+            tar::EntryType::Char => EntryKind::CharDevice,
+            tar::EntryType::Block => EntryKind::BlockDevice,
+            tar::EntryType::Fifo => EntryKind::Fifo,
+            // Extension headers the tar crate did not fold into an entry carry nothing of ours.
+            tar::EntryType::XGlobalHeader
+            | tar::EntryType::XHeader
+            | tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink => continue,
+            other => {
+                return Err(LayerError::UnsupportedType {
+                    path: last,
+                    kind: char::from(other.as_byte()),
+                }
+                .into())
+            }
+        };
+        let normalized = path::normalize(&raw_path).map_err(|source| LayerError::UnsafePath {
+            path: last.clone(),
+            source,
+        })?;
+        let (kind, path) = match whiteout::classify(&normalized) {
+            Name::Plain => (kind, normalized),
+            Name::Whiteout(target) => (EntryKind::Whiteout, target),
+            Name::Opaque(dir) => (EntryKind::OpaqueWhiteout, dir),
+            Name::Reserved => {
+                reserved += 1;
+                continue;
+            }
+            Name::Invalid => {
+                return Err(LayerError::UnsafePath {
+                    path: last,
+                    source: path::PathError::Traversal,
+                }
+                .into());
+            }
+        };
+        if kind == EntryKind::Dir && path.is_empty() {
+            // The root directory entry (`./`) carries the root's metadata; keep it under the empty path.
+        } else if path.is_empty() && !kind.is_whiteout() {
+            return Err(LayerError::UnsafePath {
+                path: last,
+                source: path::PathError::Empty,
+            }
+            .into());
+        }
+        if records.len() as u64 >= limits.max_layer_entries {
+            return Err(LayerError::TooManyEntries {
+                limit: limits.max_layer_entries,
+            }
+            .into());
+        }
+        if !seen.insert((kind.is_whiteout(), path.clone().into_boxed_slice())) {
+            return Err(LayerError::DuplicateEntry { path: last }.into());
+        }
+        let header = entry.header();
+        let mode = header.mode().map_err(io_err)? & 0o7777;
+        let mut uid = header.uid().map_err(io_err)?;
+        let mut gid = header.gid().map_err(io_err)?;
+        let mut mtime = header.mtime().map_err(io_err)?;
+        let device = match kind {
+            EntryKind::CharDevice | EntryKind::BlockDevice => Some((
+                header.device_major().map_err(io_err)?.unwrap_or(0),
+                header.device_minor().map_err(io_err)?.unwrap_or(0),
+            )),
+            _ => None,
+        };
+        let mut xattrs = Vec::new();
+        if let Some(extensions) = entry.pax_extensions().map_err(io_err)? {
+            for ext in extensions {
+                let ext = ext.map_err(io_err)?;
+                let key = ext.key_bytes();
+                let bad = || LayerError::BadPax {
+                    path: last.clone(),
+                    key: show(key),
+                };
+                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                    xattrs.push(Xattr {
+                        name: name.to_vec(),
+                        value: ext.value_bytes().to_vec(),
+                    });
+                } else if key == b"uid" || key == b"gid" {
+                    let value = std::str::from_utf8(ext.value_bytes())
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(bad)?;
+                    if key == b"uid" {
+                        uid = value;
+                    } else {
+                        gid = value;
+                    }
+                } else if key == b"mtime" {
+                    // PAX times are decimal seconds with an optional fraction (`1700000000.5`).
+                    let text = std::str::from_utf8(ext.value_bytes()).map_err(|_| bad())?;
+                    let whole = text.split('.').next().unwrap_or("");
+                    mtime = whole.parse::<i64>().map_err(|_| bad())?.max(0) as u64;
+                }
+            }
+        }
+        let link_target = match kind {
+            EntryKind::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                if target.contains(&0) || path::resolve_link(path::parent(&path), &target).is_none()
+                {
+                    return Err(LayerError::LinkEscape {
+                        path: last,
+                        target: show(&target),
+                    }
+                    .into());
+                }
+                Some(target)
+            }
+            EntryKind::Hardlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                let normalized = path::normalize(&target)
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| LayerError::LinkEscape {
+                        path: last.clone(),
+                        target: show(&target),
+                    })?;
+                Some(normalized)
+            }
+            _ => None,
+        };
+        let size = if kind == EntryKind::File {
+            entry.size()
+        } else {
+            0
+        };
+        let view = Entry {
+            path: &path,
+            raw_path: &raw_path,
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            mtime,
+            link_target: link_target.as_deref(),
+            device,
+            xattrs: &xattrs,
+        };
+        let sink_err = |source| LayerError::Sink {
+            path: show(&raw_path),
+            source,
+        };
+        let want = sink.entry(layer, &view).map_err(sink_err)?;
+        if want == Want::Content && kind == EntryKind::File {
+            loop {
+                let n = match entry.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_err(e)),
+                };
+                sink.content(&buf[..n]).map_err(sink_err)?;
+            }
+            sink.end_entry().map_err(sink_err)?;
+        }
+        records.push(Record {
+            path: path.into_boxed_slice(),
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            mtime,
+            link_target: link_target.map(Vec::into_boxed_slice),
+        });
+    }
+    Ok((records, reserved))
+}

@@ -1,0 +1,88 @@
+//! The `LayerSink` trait: how analyzers and the flattener receive a layer, entry by entry.
+
+use crate::entry::Entry;
+use crate::image::LayerInfo;
+
+/// An error raised by a sink; the walker wraps it with the layer and entry it happened on.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Whether a sink wants an entry's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Want {
+    /// Only the metadata.
+    Skip,
+    /// Every byte, through [`LayerSink::content`].
+    Content,
+}
+
+/// Receives one layer. The walker makes a sink per layer (layers run in parallel), calls
+/// [`entry`](Self::entry) for every entry in archive order, streams content in chunks to
+/// sinks that asked for it, and hands the sinks back in layer order to be merged.
+pub trait LayerSink {
+    /// One entry's metadata. Whiteouts come as entries of kind `Whiteout`/`OpaqueWhiteout`.
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError>;
+
+    /// The next chunk of the current entry's content (regular files only), when wanted.
+    fn content(&mut self, _chunk: &[u8]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// The current entry's content is complete.
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A sink that takes nothing: a walk for metadata, digests and fates only.
+impl LayerSink for () {
+    fn entry(&mut self, _: &LayerInfo, _: &Entry<'_>) -> Result<Want, SinkError> {
+        Ok(Want::Skip)
+    }
+}
+
+/// Two sinks fed by one pass; content goes to those that asked for it.
+#[derive(Debug, Default)]
+pub struct Pair<A, B> {
+    pub first: A,
+    pub second: B,
+    wants: (bool, bool),
+}
+
+impl<A, B> Pair<A, B> {
+    pub fn new(first: A, second: B) -> Self {
+        Self {
+            first,
+            second,
+            wants: (false, false),
+        }
+    }
+}
+
+impl<A: LayerSink, B: LayerSink> LayerSink for Pair<A, B> {
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        let a = self.first.entry(layer, entry)?;
+        let b = self.second.entry(layer, entry)?;
+        self.wants = (a == Want::Content, b == Want::Content);
+        Ok(a.max(b))
+    }
+
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        if self.wants.0 {
+            self.first.content(chunk)?;
+        }
+        if self.wants.1 {
+            self.second.content(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        if self.wants.0 {
+            self.first.end_entry()?;
+        }
+        if self.wants.1 {
+            self.second.end_entry()?;
+        }
+        Ok(())
+    }
+}

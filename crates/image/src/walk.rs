@@ -1,0 +1,197 @@
+//! Drives every layer once into per-layer sinks: in parallel when the source can be read at
+//! random, as one stream when the archive is compressed as a whole. Then checks every digest
+//! and merges the layers' metadata into fates.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::compression::Compression;
+use crate::digest::Digest;
+use crate::error::{ImageError, LayerError};
+use crate::fate::{self, FileIndex, LayerChanges, MergeNote};
+use crate::image::{Image, LayerInfo, Warning};
+use crate::layer::{read_layer, LayerRead, Record};
+use crate::sink::LayerSink;
+
+/// What reading one layer measured, with what it changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    pub index: usize,
+    /// sha256 of the blob as stored (verified against the manifest when it states one).
+    pub digest: Digest,
+    /// sha256 of the uncompressed tar (verified against the config's diff_ids).
+    pub diff_id: Digest,
+    pub compression: Compression,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    /// Entries in the layer, whiteouts included.
+    pub entries: u64,
+    #[serde(flatten)]
+    pub changes: LayerChanges,
+}
+
+/// The result of a walk: per-layer reports, the sinks in layer order, and every entry's fate.
+#[derive(Debug)]
+pub struct Walk<S> {
+    pub layers: Vec<LayerReport>,
+    pub sinks: Vec<S>,
+    pub files: FileIndex,
+    pub warnings: Vec<Warning>,
+}
+
+impl Image {
+    /// Reads every layer exactly once, feeding a fresh sink from `make_sink` per layer.
+    pub fn walk<S, F>(&self, make_sink: F) -> Result<Walk<S>, ImageError>
+    where
+        S: LayerSink + Send,
+        F: Fn(&LayerInfo) -> S + Sync,
+    {
+        let results: Vec<(LayerRead, S)> = if self.source.is_seekable() {
+            self.layers
+                .par_iter()
+                .map(|layer| {
+                    let mut sink = make_sink(layer);
+                    let mut raw = self.source.open_blob(&layer.blob)?;
+                    let read = read_layer(&mut raw, layer.size, layer, &self.limits, &mut sink)
+                        .map_err(|source| layer_error(layer, source))?;
+                    Ok((read, sink))
+                })
+                .collect::<Result<_, ImageError>>()?
+        } else {
+            self.walk_stream(&make_sink)?
+        };
+        let mut warnings = self.warnings.clone();
+        let mut reports = Vec::with_capacity(results.len());
+        let mut sinks = Vec::with_capacity(results.len());
+        let mut records: Vec<Vec<Record>> = Vec::with_capacity(results.len());
+        for (layer, (read, sink)) in self.layers.iter().zip(results) {
+            self.verify(layer, &read)?;
+            if let Some(media_type) = &layer.media_type {
+                if Compression::from_media_type(media_type).is_some_and(|c| c != read.compression) {
+                    warnings.push(Warning::MediaTypeMismatch {
+                        layer: layer.index,
+                        media_type: media_type.clone(),
+                        actual: read.compression,
+                    });
+                }
+            }
+            if read.reserved_skipped > 0 {
+                warnings.push(Warning::ReservedWhiteouts {
+                    layer: layer.index,
+                    count: read.reserved_skipped,
+                });
+            }
+            reports.push(LayerReport {
+                index: layer.index,
+                digest: read.digest,
+                diff_id: read.diff_id,
+                compression: read.compression,
+                size: read.size,
+                uncompressed_size: read.uncompressed_size,
+                entries: read.records.len() as u64,
+                changes: LayerChanges::default(),
+            });
+            records.push(read.records);
+            sinks.push(sink);
+        }
+        let files = fate::merge(records);
+        for (report, changes) in reports.iter_mut().zip(&files.changes) {
+            report.changes = *changes;
+        }
+        for note in &files.notes {
+            warnings.push(match note {
+                MergeNote::WhiteoutOfMissing { layer, path } => Warning::WhiteoutOfMissing {
+                    layer: *layer,
+                    path: crate::error::show(path),
+                },
+                MergeNote::HardlinkTargetMissing {
+                    layer,
+                    path,
+                    target,
+                } => Warning::HardlinkTargetMissing {
+                    layer: *layer,
+                    path: crate::error::show(path),
+                    target: crate::error::show(target),
+                },
+            });
+        }
+        Ok(Walk {
+            layers: reports,
+            sinks,
+            files,
+            warnings,
+        })
+    }
+
+    /// A compressed archive can only be read front to back: each pass streams it once and reads
+    /// every layer whose blob it meets. A blob used by several layers (identical empty layers)
+    /// needs one more pass per extra use.
+    fn walk_stream<S, F>(&self, make_sink: &F) -> Result<Vec<(LayerRead, S)>, ImageError>
+    where
+        S: LayerSink,
+        F: Fn(&LayerInfo) -> S,
+    {
+        let mut done: Vec<Option<(LayerRead, S)>> = self.layers.iter().map(|_| None).collect();
+        while done.iter().any(Option::is_none) {
+            // For each blob, the first layer using it that is not read yet.
+            let mut next: HashMap<String, usize> = HashMap::new();
+            for (i, layer) in self.layers.iter().enumerate().rev() {
+                if done[i].is_none() {
+                    next.insert(layer.blob.name.clone(), i);
+                }
+            }
+            let wanted: HashSet<String> = next.keys().cloned().collect();
+            self.source
+                .stream_members(&wanted, &self.limits, |name, size, reader| {
+                    if let Some(&i) = next.get(name) {
+                        let layer = &self.layers[i];
+                        let mut sink = make_sink(layer);
+                        let read = read_layer(reader, size, layer, &self.limits, &mut sink)
+                            .map_err(|source| layer_error(layer, source))?;
+                        done[i] = Some((read, sink));
+                    }
+                    Ok(())
+                })?;
+            if let Some(i) = next.values().copied().find(|&i| done[i].is_none()) {
+                return Err(ImageError::MissingBlob {
+                    referrer: "the manifest".into(),
+                    member: self.layers[i].blob.name.clone(),
+                });
+            }
+        }
+        Ok(done.into_iter().flatten().collect())
+    }
+
+    fn verify(&self, layer: &LayerInfo, read: &LayerRead) -> Result<(), ImageError> {
+        if let Some(expected) = &layer.digest {
+            if *expected != read.digest {
+                return Err(ImageError::DigestMismatch {
+                    what: format!("layer {} blob {}", layer.index, layer.member),
+                    expected: expected.clone(),
+                    actual: read.digest.clone(),
+                });
+            }
+        }
+        if layer.diff_id != read.diff_id {
+            return Err(ImageError::DigestMismatch {
+                what: format!(
+                    "layer {} ({}) uncompressed content (diff_id)",
+                    layer.index, layer.member
+                ),
+                expected: layer.diff_id.clone(),
+                actual: read.diff_id.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn layer_error(layer: &LayerInfo, source: LayerError) -> ImageError {
+    ImageError::Layer {
+        index: layer.index,
+        name: layer.name(),
+        source,
+    }
+}

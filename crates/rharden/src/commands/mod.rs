@@ -1,0 +1,26 @@
+//! One module per subcommand; each resolves its args into library options and renders the result.
+
+pub mod inspect;
+
+use rharden_image::{OpenOptions, Selector};
+
+use crate::args::{Command, ImageSelection};
+use crate::error::CliError;
+use crate::exit::Status;
+
+pub fn dispatch(command: Command) -> Result<Status, CliError> {
+    match command {
+        Command::Inspect(args) => inspect::execute(args),
+    }
+}
+
+/// Library options for opening an image, from the shared selection flags.
+pub fn open_options(selection: &ImageSelection) -> OpenOptions {
+    OpenOptions {
+        selector: Selector {
+            reference: selection.reference.clone(),
+            platform: selection.platform.clone(),
+        },
+        ..OpenOptions::default()
+    }
+}

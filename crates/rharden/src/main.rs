@@ -1,0 +1,23 @@
+//! `rharden`: the command-line front end. Only this crate prints and picks exit codes.
+
+mod args;
+mod commands;
+mod error;
+mod exit;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let status = match commands::dispatch(cli.command) {
+        Ok(status) => status,
+        Err(err) => {
+            exit::report_error(&err);
+            exit::Status::Error
+        }
+    };
+    status.into()
+}

@@ -1,0 +1,1 @@
+//! The hardened runtime behind `rharden run`. Filled by the runtime issue.
