@@ -24,6 +24,9 @@ pub(crate) struct Blob {
     pub size: u64,
 }
 
+/// Members by normalised name.
+type MemberMap = HashMap<String, Member>;
+
 #[derive(Debug)]
 pub(crate) enum Member {
     File {
@@ -454,7 +457,7 @@ fn scan_compressed(
     compression: Compression,
     compressed: u64,
     limits: &Limits,
-) -> Result<(HashMap<String, Member>, HashMap<String, Vec<u8>>), ImageError> {
+) -> Result<(MemberMap, HashMap<String, Vec<u8>>), ImageError> {
     let file = File::open(path).map_err(|source| ImageError::Open {
         path: path.to_owned(),
         source,
@@ -483,7 +486,7 @@ fn scan_compressed(
                 let mut first = [0u8; 1];
                 let n = read_up_to(&mut entry, &mut first)
                     .map_err(|source| archive_err(source, &tripped, limits))?;
-                if n == 1 && first[0] == b'{' {
+                if n == 1 && (first[0] == b'{' || first[0] == b'[') {
                     kept_bytes += size;
                     if kept_bytes > MAX_KEPT_BYTES {
                         return Err(ImageError::Invalid {
@@ -494,7 +497,7 @@ fn scan_compressed(
                         });
                     }
                     let mut doc = Vec::with_capacity(size as usize);
-                    doc.push(b'{');
+                    doc.push(first[0]);
                     entry
                         .read_to_end(&mut doc)
                         .map_err(|source| archive_err(source, &tripped, limits))?;
