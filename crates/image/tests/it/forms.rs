@@ -6,55 +6,7 @@ use rharden_image::{
     Entry, EntryKind, Fate, Image, LayerInfo, LayerSink, OpenOptions, Pair, SinkError, Want,
 };
 
-use crate::fixture::*;
-
-/// The image of the spec: a secret written then deleted, a file overwritten, an opaque
-/// directory, a dir replaced by a file, links, setuid, an xattr and a long name.
-pub fn sample() -> ImageSpec {
-    let long = format!("opt/{}/file.txt", "d".repeat(120));
-    ImageSpec::new(vec![
-        vec![
-            dir("./"),
-            dir("./etc"),
-            file("./etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
-            dir("./tmp"),
-            dir("./usr/bin").mode(0o755),
-            file("./usr/bin/tool", b"\x7fELF-not-really").mode(0o4755),
-            hardlink("./usr/bin/tool2", "./usr/bin/tool"),
-            symlink("./usr/bin/sh", "/bin/busybox"),
-            dir("data"),
-            file("data/a", b"a"),
-            file("data/b", b"b"),
-            dir("srv"),
-            dir("srv/d"),
-            file("srv/d/inner", b"inner"),
-            file("srv/v", b"v1"),
-            file("usr/bin/ping", b"ping").pax(
-                "SCHILY.xattr.security.capability",
-                b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-            ),
-            file(&long, b"long"),
-        ],
-        vec![
-            dir("tmp"),
-            file("tmp/secret_key", b"My Big Secret\n"),
-            file("srv/v", b"v2"),
-        ],
-        vec![
-            dir("tmp"),
-            file("tmp/.wh.secret_key", b""),
-            file("srv/v", b"v3"),
-        ],
-        vec![
-            dir("data"),
-            file("data/.wh..wh..opq", b""),
-            file("data/c", b"c"),
-            file("srv/d", b"now a file"),
-            file("caf\u{e9}", b"utf8 name"),
-            raw_file(b"bin\xff", b"non-utf8 name"),
-        ],
-    ])
-}
+use rharden_testkit::*;
 
 /// Collects every file's content and the xattrs seen, per layer.
 #[derive(Default, Debug)]
@@ -109,7 +61,7 @@ fn every_form_and_codec_reads_the_same() {
     for codec in [LayerCodec::Plain, LayerCodec::Gzip, LayerCodec::Zstd] {
         for form in ALL_FORMS {
             let dir = tempfile::tempdir().expect("tempdir");
-            let mut spec = sample();
+            let mut spec = sample_image();
             spec.codec = codec;
             let path = spec.write(dir.path(), form);
             let image = Image::open(&path, &OpenOptions::default())

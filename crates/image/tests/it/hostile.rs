@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rharden_image::{Image, ImageError, LayerError, Limits, OpenOptions, PathError, Selector};
 
-use crate::fixture::*;
+use rharden_testkit::*;
 
 fn open_and_walk(path: &Path, options: &OpenOptions) -> Result<(), ImageError> {
     let image = Image::open(path, options)?;

@@ -1,7 +1,6 @@
 //! Integration tests for the image reader: generated images in every form, hostile archives,
 //! and the real images built by tests/fixtures/build-images.sh.
 
-mod fixture;
 mod forms;
 mod hostile;
 mod real;

@@ -1,4 +1,4 @@
-//! A tiny DSL that writes images byte by byte, so tests can build any legal or hostile archive:
+//! Test support, not shipped. A tiny DSL that writes images byte by byte, so tests can build any legal or hostile archive:
 //! raw tar headers (any name, type, size), layer compression, and every image form.
 
 use std::fs;
@@ -394,4 +394,52 @@ impl ImageSpec {
         }
         entries
     }
+}
+
+/// The image of the spec: a secret written then deleted, a file overwritten, an opaque
+/// directory, a dir replaced by a file, links, setuid, an xattr and a long name.
+pub fn sample_image() -> ImageSpec {
+    let long = format!("opt/{}/file.txt", "d".repeat(120));
+    ImageSpec::new(vec![
+        vec![
+            dir("./"),
+            dir("./etc"),
+            file("./etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+            dir("./tmp"),
+            dir("./usr/bin").mode(0o755),
+            file("./usr/bin/tool", b"\x7fELF-not-really").mode(0o4755),
+            hardlink("./usr/bin/tool2", "./usr/bin/tool"),
+            symlink("./usr/bin/sh", "/bin/busybox"),
+            dir("data"),
+            file("data/a", b"a"),
+            file("data/b", b"b"),
+            dir("srv"),
+            dir("srv/d"),
+            file("srv/d/inner", b"inner"),
+            file("srv/v", b"v1"),
+            file("usr/bin/ping", b"ping").pax(
+                "SCHILY.xattr.security.capability",
+                b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            ),
+            file(&long, b"long"),
+        ],
+        vec![
+            dir("tmp"),
+            file("tmp/secret_key", b"My Big Secret\n"),
+            file("srv/v", b"v2"),
+        ],
+        vec![
+            dir("tmp"),
+            file("tmp/.wh.secret_key", b""),
+            file("srv/v", b"v3"),
+        ],
+        vec![
+            dir("data"),
+            file("data/.wh..wh..opq", b""),
+            file("data/c", b"c"),
+            file("srv/d", b"now a file"),
+            file("caf\u{e9}", b"utf8 name"),
+            raw_file(b"bin\xff", b"non-utf8 name"),
+        ],
+    ])
 }
