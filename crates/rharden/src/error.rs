@@ -1,4 +1,4 @@
-//! The CLI's error: what failed ("failed to <what>"), with the library error behind it.
+//! The CLI's error: what failed (`failed to <what>`), with the library error behind it.
 
 /// An error the CLI reports as `error: failed to <what>: <cause>: <cause>…` and exit code 2.
 #[derive(Debug, thiserror::Error)]

@@ -208,14 +208,17 @@ pub enum Form {
     OciDir,
     DockerArchiveGz,
     OciTarZst,
+    /// Docker 25+ `docker save`: an OCI layout plus a `manifest.json` naming `blobs/sha256/…`.
+    DockerArchiveOci,
 }
 
-pub const ALL_FORMS: [Form; 5] = [
+pub const ALL_FORMS: [Form; 6] = [
     Form::DockerArchive,
     Form::OciTar,
     Form::OciDir,
     Form::DockerArchiveGz,
     Form::OciTarZst,
+    Form::DockerArchiveOci,
 ];
 
 /// An image to write: layer tars, their codec, the config, and hooks to break it.
@@ -308,6 +311,27 @@ impl ImageSpec {
             Form::OciTarZst => {
                 let path = dir.join("image.oci.tar.zst");
                 fs::write(&path, zstd(&tar(&self.oci_entries(self.codec)))).expect("write");
+                path
+            }
+            Form::DockerArchiveOci => {
+                let path = dir.join("image.docker25.tar");
+                let mut entries = self.oci_entries(LayerCodec::Plain);
+                let config = self.config_json();
+                let layers: Vec<String> = self
+                    .blobs(LayerCodec::Plain)
+                    .iter()
+                    .map(|(d, _)| format!("blobs/sha256/{}", &d[7..]))
+                    .collect();
+                let manifest = serde_json::json!([{
+                    "Config": format!("blobs/sha256/{}", &sha256(&config)[7..]),
+                    "RepoTags": ["test:latest"],
+                    "Layers": layers,
+                }]);
+                entries.push(file(
+                    "manifest.json",
+                    &serde_json::to_vec(&manifest).expect("json"),
+                ));
+                fs::write(&path, tar(&entries)).expect("write");
                 path
             }
             Form::OciDir => {

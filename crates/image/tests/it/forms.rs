@@ -154,3 +154,42 @@ impl LayerSink for LayerIndex {
         Ok(Want::Skip)
     }
 }
+
+#[test]
+fn a_media_type_that_disagrees_with_the_bytes_is_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = ImageSpec::new(vec![vec![file("a", b"a")]]);
+    // Plain tar blobs, labelled +gzip (skopeo 1.9 writes such images).
+    let mut entries = spec.oci_entries(LayerCodec::Plain);
+    for e in &mut entries {
+        if e.name.starts_with(b"blobs/") && e.data.starts_with(b"{") {
+            let text = String::from_utf8(e.data.clone()).expect("utf8");
+            e.data = text.replace("v1.tar\"", "v1.tar+gzip\"").into_bytes();
+        }
+    }
+    // Re-hash the edited manifest: rebuild the index to point at it.
+    let manifest = entries
+        .iter()
+        .find(|e| e.name.starts_with(b"blobs/") && e.data.windows(6).any(|w| w == b"layers"))
+        .expect("manifest")
+        .clone();
+    let digest = sha256(&manifest.data);
+    entries.push(file(
+        &format!("blobs/sha256/{}", &digest[7..]),
+        &manifest.data,
+    ));
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.data.len()}]});
+    entries[1] = file("index.json", &serde_json::to_vec(&index).expect("json"));
+    let path = dir.path().join("mislabelled.oci.tar");
+    std::fs::write(&path, tar(&entries)).expect("write");
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let walk = image.walk(|_| ()).expect("walk");
+    assert!(
+        walk.warnings.iter().any(|w| matches!(
+            w,
+            rharden_image::Warning::MediaTypeMismatch { layer: 0, .. }
+        )),
+        "{:?}",
+        walk.warnings
+    );
+}

@@ -27,6 +27,7 @@ fn json_contract_in_every_form() {
             Form::DockerArchive | Form::DockerArchiveGz => "docker-archive",
             Form::OciTar | Form::OciTarZst => "oci-archive",
             Form::OciDir => "oci-dir",
+            Form::DockerArchiveOci => "docker-archive-oci",
         };
         assert_eq!(v["format"], expected_format);
         assert_eq!(v["config"]["user"], "1000");
