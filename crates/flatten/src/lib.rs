@@ -1,1 +1,239 @@
-//! Squashes an image's layers into one, applying whiteouts exactly. Filled by the flatten issue.
+//! Squash an image's layers into one, exactly as the OCI image spec merges them, and unpack its
+//! root filesystem without ever writing outside the target.
+//!
+//! [`flatten`] walks the image twice: the first pass (metadata only) decides which entry of
+//! which layer wins at every path ([`Plan`]); the second copies the winners into one new layer,
+//! compressed on every core, with no file content ever held in memory. The output keeps the
+//! runtime config, drops the squashed history's commands (they can hold secrets) and is written
+//! under a temporary name beside the target, renamed into place only when complete.
+
+mod compress;
+mod config;
+mod error;
+mod layer;
+mod output;
+mod plan;
+mod tar;
+mod unpack;
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rharden_image::{Digest, Image, ImageFormat};
+use serde::Serialize;
+
+pub use compress::Codec;
+pub use error::FlattenError;
+pub use output::OutputFormat;
+pub use plan::Plan;
+pub use unpack::{unpack, UnpackNote, UnpackReport};
+
+use output::{Blob, BlobSource, Layout};
+
+/// What to write.
+#[derive(Debug, Clone, Default)]
+pub struct FlattenOptions {
+    /// Output layout; by default the input's kind.
+    pub format: Option<OutputFormat>,
+    /// The new layer's compression; by default none for docker-archive, gzip for OCI.
+    pub compression: Option<Codec>,
+    /// Keep layers below this one as they are and squash the rest (0: squash everything).
+    pub from_layer: usize,
+    /// Reference name for the output; by default the input's.
+    pub tag: Option<String>,
+    /// Keep the squashed steps' history entries (marked `empty_layer`).
+    pub keep_history: bool,
+    /// Replace an existing output.
+    pub force: bool,
+}
+
+/// What flatten did: the proof that what was deleted is gone.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlattenReport {
+    pub output: PathBuf,
+    pub format: OutputFormat,
+    pub compression: Codec,
+    pub layers_in: usize,
+    pub layers_kept: usize,
+    pub layers_squashed: usize,
+    pub layer_digest: Digest,
+    pub diff_id: Digest,
+    pub layer_size: u64,
+    pub uncompressed_size: u64,
+    /// Entries in the new layer.
+    pub entries: u64,
+    /// Entries of the squashed layers (not directories) that are not in the output: deleted,
+    /// overwritten or hidden files whose bytes no longer ship.
+    pub dropped_entries: u64,
+    pub dropped_bytes: u64,
+    /// History commands (`created_by`) removed from the config.
+    pub history_commands_dropped: usize,
+    pub config_digest: Digest,
+    /// For OCI outputs.
+    pub manifest_digest: Option<Digest>,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+fn check_target(input: &Path, out: &Path, force: bool) -> Result<(), FlattenError> {
+    let is_input = || FlattenError::OutputIsInput {
+        path: out.to_owned(),
+    };
+    if same_file(input, out) {
+        return Err(is_input());
+    }
+    // Writing inside an input directory (an OCI layout) would change the input.
+    if let (Ok(input), Some(parent)) = (input.canonicalize(), out.parent()) {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if input.is_dir() && parent.canonicalize().is_ok_and(|p| p.starts_with(&input)) {
+            return Err(is_input());
+        }
+    }
+    if out.symlink_metadata().is_ok() && !force {
+        return Err(FlattenError::OutputExists {
+            path: out.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn digest_of(sha: [u8; 32]) -> Digest {
+    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+    Digest::from_hex(&hex).unwrap_or_else(|| Digest::of(b""))
+}
+
+/// Flattens `image` (read from `input`) into `out`.
+pub fn flatten(
+    image: &Image,
+    input: &Path,
+    out: &Path,
+    options: &FlattenOptions,
+) -> Result<FlattenReport, FlattenError> {
+    check_target(input, out, options.force)?;
+    let format = options.format.unwrap_or(match image.format {
+        ImageFormat::DockerArchive | ImageFormat::DockerArchiveOci => OutputFormat::DockerArchive,
+        ImageFormat::OciArchive => OutputFormat::Oci,
+        ImageFormat::OciDir => OutputFormat::OciDir,
+    });
+    let codec = options
+        .compression
+        .unwrap_or(if format == OutputFormat::DockerArchive {
+            Codec::None
+        } else {
+            Codec::Gzip
+        });
+    let from = options.from_layer;
+
+    // Pass 1: metadata only, every layer in parallel: who wins where.
+    let walk = image.walk(|_| ())?;
+    let plan = Plan::new(&walk.files, from)?;
+
+    // Pass 2: the winners, streamed into one layer in a temporary file beside the target.
+    let tmp = output::temp_dir_for(out)?;
+    let layer_path = tmp.path().join("layer");
+    let write_err = |source| FlattenError::Write {
+        path: layer_path.clone(),
+        source,
+    };
+    let file = File::create(&layer_path).map_err(write_err)?;
+    let encoder = compress::ParallelEncoder::new(BufWriter::with_capacity(1 << 20, file), codec);
+    let mut tar = tar::TarWriter::new(encoder);
+    layer::write_layer(image, &walk.files, &plan, &mut tar)?;
+    let entries = tar.entries();
+    let (encoder, diff_sha, uncompressed_size) = tar
+        .finish()
+        .map_err(|source| FlattenError::Compress { source })?;
+    let (mut buffered, blob_sha, layer_size) = encoder
+        .finish()
+        .map_err(|source| FlattenError::Compress { source })?;
+    buffered.flush().map_err(write_err)?;
+    drop(buffered);
+    let diff_id = digest_of(diff_sha);
+    let layer_digest = digest_of(blob_sha);
+
+    let (config_bytes, history_commands_dropped) =
+        config::rewrite(image, from, &diff_id, options.keep_history)?;
+    let config_digest = Digest::of(&config_bytes);
+    let mut layers: Vec<Blob<'_>> = walk.layers[..from]
+        .iter()
+        .map(|report| Blob {
+            digest: report.digest.clone(),
+            size: report.size,
+            media_type: output::kept_media_type(image, report),
+            source: BlobSource::InputLayer(report.index),
+            docker_name: format!("{}.tar", report.diff_id.hex()),
+        })
+        .collect();
+    layers.push(Blob {
+        digest: layer_digest.clone(),
+        size: layer_size,
+        media_type: codec.oci_media_type().into(),
+        source: BlobSource::File(&layer_path),
+        docker_name: format!("{}.tar", diff_id.hex()),
+    });
+    let layout = Layout {
+        layers,
+        config: Blob {
+            digest: config_digest.clone(),
+            size: config_bytes.len() as u64,
+            media_type: output::OCI_CONFIG.into(),
+            docker_name: format!("{}.json", config_digest.hex()),
+            source: BlobSource::Bytes(config_bytes),
+        },
+        tag: options.tag.clone().or_else(|| image.reference.clone()),
+    };
+    let manifest_digest = (format != OutputFormat::DockerArchive).then(|| layout.manifest_digest());
+    let built = tmp.path().join("image");
+    match format {
+        OutputFormat::OciDir => output::write_oci_dir(image, &layout, &built)?,
+        _ => {
+            let file = File::create(&built).map_err(|source| FlattenError::Write {
+                path: built.clone(),
+                source,
+            })?;
+            output::write_archive(image, &layout, format, file, &built)?;
+        }
+    }
+    // Only now, complete, does the output take the target's place.
+    let place_err = |source| FlattenError::Write {
+        path: out.to_owned(),
+        source,
+    };
+    if options.force {
+        match out.symlink_metadata() {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(out).map_err(place_err)?,
+            Ok(_) => fs::remove_file(out).map_err(place_err)?,
+            Err(_) => {}
+        }
+    }
+    fs::rename(&built, out).map_err(place_err)?;
+    Ok(FlattenReport {
+        output: out.to_owned(),
+        format,
+        compression: codec,
+        layers_in: image.layers.len(),
+        layers_kept: from,
+        layers_squashed: image.layers.len() - from,
+        layer_digest,
+        diff_id,
+        layer_size,
+        uncompressed_size,
+        entries,
+        dropped_entries: plan.dropped_entries,
+        dropped_bytes: plan.dropped_bytes,
+        history_commands_dropped,
+        config_digest,
+        manifest_digest,
+    })
+}

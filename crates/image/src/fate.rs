@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::entry::EntryKind;
+use crate::entry::{EntryKind, Xattr};
 use crate::layer::Record;
 
 /// The fate of one layer's entry in the final filesystem.
@@ -55,7 +55,13 @@ pub struct FileRecord {
     pub size: u64,
     pub mtime: u64,
     pub link_target: Option<Box<[u8]>>,
+    pub device: Option<(u32, u32)>,
+    /// Extended attributes (`security.capability` among them); usually empty.
+    pub xattrs: Vec<Xattr>,
     pub fate: Fate,
+    /// For a hardlink: the (layer, position) of the record whose content it shares, resolved
+    /// through chains of links when the link was made. `None` when the target did not exist.
+    pub link_root: Option<(usize, usize)>,
 }
 
 /// What a layer changed, counted against the merged view of the layers below it.
@@ -80,6 +86,15 @@ pub enum MergeNote {
         path: Box<[u8]>,
         target: Box<[u8]>,
     },
+    /// An entry placed below a path that a lower layer made a symlink: appliers disagree
+    /// on whether to follow it; rharden replaces the symlink with a directory.
+    ThroughSymlink {
+        layer: usize,
+        path: Box<[u8]>,
+        symlink: Box<[u8]>,
+    },
+    /// An opaque whiteout on the root directory: everything below is hidden.
+    OpaqueRoot { layer: usize },
 }
 
 /// Every entry of every layer, with fates, and the final filesystem view.
@@ -152,7 +167,10 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
                         size: r.size,
                         mtime: r.mtime,
                         link_target: r.link_target,
+                        device: r.device,
+                        xattrs: r.xattrs,
                         fate: Fate::Present,
+                        link_root: None,
                     })
                     .collect()
             })
@@ -190,6 +208,9 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
                 }
                 EntryKind::OpaqueWhiteout => {
                     changes.deleted += 1;
+                    if path.is_empty() {
+                        index.notes.push(MergeNote::OpaqueRoot { layer: j });
+                    }
                     let gone = subtree_keys(&merged, &path);
                     remove(
                         &mut merged,
@@ -216,6 +237,13 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
                 ancestor = crate::path::parent(ancestor);
                 if let Some(&(l, p)) = merged.get(ancestor) {
                     if index.layers[l][p].kind != EntryKind::Dir && l != j {
+                        if index.layers[l][p].kind == EntryKind::Symlink {
+                            index.notes.push(MergeNote::ThroughSymlink {
+                                layer: j,
+                                path: path.clone(),
+                                symlink: ancestor.into(),
+                            });
+                        }
                         let key: Box<[u8]> = ancestor.into();
                         remove(
                             &mut merged,
@@ -228,12 +256,21 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
             }
             if kind == EntryKind::Hardlink {
                 if let Some(target) = &target {
-                    if !merged.contains_key(target) {
-                        index.notes.push(MergeNote::HardlinkTargetMissing {
+                    match merged.get(target).copied() {
+                        // A link to a link shares the first one's content.
+                        Some((l, p)) => {
+                            let linked = &index.layers[l][p];
+                            index.layers[j][i].link_root = if linked.kind == EntryKind::Hardlink {
+                                linked.link_root
+                            } else {
+                                Some((l, p))
+                            };
+                        }
+                        None => index.notes.push(MergeNote::HardlinkTargetMissing {
                             layer: j,
                             path: path.clone(),
                             target: target.clone(),
-                        });
+                        }),
                     }
                 }
             }
@@ -287,6 +324,8 @@ mod tests {
             size: 0,
             mtime: 0,
             link_target: None,
+            device: None,
+            xattrs: Vec::new(),
         }
     }
 

@@ -82,6 +82,14 @@ pub enum Warning {
     },
     /// Reserved `.wh..wh.*` entries that were skipped.
     ReservedWhiteouts { layer: usize, count: u64 },
+    /// An entry placed below a lower layer's symlink (appliers disagree on following it).
+    ThroughSymlink {
+        layer: usize,
+        path: String,
+        symlink: String,
+    },
+    /// An opaque whiteout on the root: every lower layer is hidden.
+    OpaqueRoot { layer: usize },
 }
 
 impl std::fmt::Display for Warning {
@@ -123,6 +131,17 @@ impl std::fmt::Display for Warning {
                     "layer {layer}: skipped {count} reserved .wh..wh.* entries"
                 )
             }
+            Self::ThroughSymlink {
+                layer,
+                path,
+                symlink,
+            } => {
+                write!(f, "layer {layer}: {path:?} is placed below {symlink:?}, which a lower layer made a symlink")
+            }
+            Self::OpaqueRoot { layer } => write!(
+                f,
+                "layer {layer}: an opaque whiteout on / hides every lower layer"
+            ),
         }
     }
 }
@@ -234,6 +253,42 @@ impl Image {
             config_bytes: resolved.config_bytes,
             layers,
             warnings,
+        })
+    }
+
+    /// Copies layer `index`'s blob as stored to `out` (for writers that keep a layer unchanged)
+    /// and returns the sha256 of what was copied.
+    pub fn copy_layer_blob(
+        &self,
+        index: usize,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Digest, ImageError> {
+        let layer = &self.layers[index];
+        let mut copy = |reader: &mut dyn std::io::Read| -> Result<Digest, ImageError> {
+            let mut hashing = crate::digest::HashingReader::new(reader);
+            std::io::copy(&mut hashing, out)
+                .map_err(|e| ImageError::member(layer.member.clone(), e))?;
+            let (digest, _) = hashing
+                .finish()
+                .map_err(|e| ImageError::member(layer.member.clone(), e))?;
+            Ok(digest)
+        };
+        if self.source.is_seekable() {
+            let mut reader = self.source.open_blob(&layer.blob)?;
+            return copy(&mut reader);
+        }
+        let wanted = std::iter::once(layer.blob.name.clone()).collect();
+        let mut digest = None;
+        self.source
+            .stream_members(&wanted, &self.limits, |_, _, reader| {
+                if digest.is_none() {
+                    digest = Some(copy(reader)?);
+                }
+                Ok(())
+            })?;
+        digest.ok_or_else(|| ImageError::MissingBlob {
+            referrer: "the manifest".into(),
+            member: layer.member.clone(),
         })
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct Record {
     pub size: u64,
     pub mtime: u64,
     pub link_target: Option<Box<[u8]>>,
+    pub device: Option<(u32, u32)>,
+    pub xattrs: Vec<Xattr>,
 }
 
 /// What reading a layer measured.
@@ -358,6 +360,8 @@ fn read_entries<R: Read, S: LayerSink>(
             size,
             mtime,
             link_target: link_target.map(Vec::into_boxed_slice),
+            device,
+            xattrs,
         });
     }
     Ok((records, reserved))

@@ -2,6 +2,7 @@
 //! random, as one stream when the archive is compressed as a whole. Then checks every digest
 //! and merges the layers' metadata into fates.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
@@ -9,11 +10,12 @@ use serde::Serialize;
 
 use crate::compression::Compression;
 use crate::digest::Digest;
+use crate::entry::Entry;
 use crate::error::{ImageError, LayerError};
 use crate::fate::{self, FileIndex, LayerChanges, MergeNote};
 use crate::image::{Image, LayerInfo, Warning};
 use crate::layer::{read_layer, LayerRead, Record};
-use crate::sink::LayerSink;
+use crate::sink::{LayerSink, SinkError, Want};
 
 /// What reading one layer measured, with what it changed.
 #[derive(Debug, Clone, Serialize)]
@@ -60,8 +62,40 @@ impl Image {
                 })
                 .collect::<Result<_, ImageError>>()?
         } else {
-            self.walk_stream(&make_sink)?
+            self.walk_stream(make_sink)?
         };
+        self.finish(results)
+    }
+
+    /// Reads every layer once, one after the other, all into the same sink: in manifest order
+    /// when the source can be read at random, in archive order when it is a compressed stream.
+    /// For writers that need one ordered output (the flattener, unpack).
+    pub fn walk_each<S: LayerSink>(&self, sink: &mut S) -> Result<Walk<()>, ImageError> {
+        let shared = RefCell::new(sink);
+        let results: Vec<(LayerRead, Shared<'_, '_, S>)> = if self.source.is_seekable() {
+            self.layers
+                .iter()
+                .map(|layer| {
+                    let mut proxy = Shared(&shared);
+                    let mut raw = self.source.open_blob(&layer.blob)?;
+                    let read = read_layer(&mut raw, layer.size, layer, &self.limits, &mut proxy)
+                        .map_err(|source| layer_error(layer, source))?;
+                    Ok((read, proxy))
+                })
+                .collect::<Result<_, ImageError>>()?
+        } else {
+            self.walk_stream(|_| Shared(&shared))?
+        };
+        let walk = self.finish(results)?;
+        Ok(Walk {
+            layers: walk.layers,
+            sinks: vec![(); self.layers.len()],
+            files: walk.files,
+            warnings: walk.warnings,
+        })
+    }
+
+    fn finish<S>(&self, results: Vec<(LayerRead, S)>) -> Result<Walk<S>, ImageError> {
         let mut warnings = self.warnings.clone();
         let mut reports = Vec::with_capacity(results.len());
         let mut sinks = Vec::with_capacity(results.len());
@@ -100,23 +134,7 @@ impl Image {
         for (report, changes) in reports.iter_mut().zip(&files.changes) {
             report.changes = *changes;
         }
-        for note in &files.notes {
-            warnings.push(match note {
-                MergeNote::WhiteoutOfMissing { layer, path } => Warning::WhiteoutOfMissing {
-                    layer: *layer,
-                    path: crate::error::show(path),
-                },
-                MergeNote::HardlinkTargetMissing {
-                    layer,
-                    path,
-                    target,
-                } => Warning::HardlinkTargetMissing {
-                    layer: *layer,
-                    path: crate::error::show(path),
-                    target: crate::error::show(target),
-                },
-            });
-        }
+        warnings.extend(files.notes.iter().map(note_warning));
         Ok(Walk {
             layers: reports,
             sinks,
@@ -128,10 +146,10 @@ impl Image {
     /// A compressed archive can only be read front to back: each pass streams it once and reads
     /// every layer whose blob it meets. A blob used by several layers (identical empty layers)
     /// needs one more pass per extra use.
-    fn walk_stream<S, F>(&self, make_sink: &F) -> Result<Vec<(LayerRead, S)>, ImageError>
+    fn walk_stream<S, F>(&self, mut make_sink: F) -> Result<Vec<(LayerRead, S)>, ImageError>
     where
         S: LayerSink,
-        F: Fn(&LayerInfo) -> S,
+        F: FnMut(&LayerInfo) -> S,
     {
         let mut done: Vec<Option<(LayerRead, S)>> = self.layers.iter().map(|_| None).collect();
         while done.iter().any(Option::is_none) {
@@ -193,5 +211,49 @@ fn layer_error(layer: &LayerInfo, source: LayerError) -> ImageError {
         index: layer.index,
         name: layer.name(),
         source,
+    }
+}
+
+fn note_warning(note: &MergeNote) -> Warning {
+    use crate::error::show;
+    match note {
+        MergeNote::WhiteoutOfMissing { layer, path } => Warning::WhiteoutOfMissing {
+            layer: *layer,
+            path: show(path),
+        },
+        MergeNote::HardlinkTargetMissing {
+            layer,
+            path,
+            target,
+        } => Warning::HardlinkTargetMissing {
+            layer: *layer,
+            path: show(path),
+            target: show(target),
+        },
+        MergeNote::ThroughSymlink {
+            layer,
+            path,
+            symlink,
+        } => Warning::ThroughSymlink {
+            layer: *layer,
+            path: show(path),
+            symlink: show(symlink),
+        },
+        MergeNote::OpaqueRoot { layer } => Warning::OpaqueRoot { layer: *layer },
+    }
+}
+
+/// A handle on one sink shared by every layer of a sequential walk.
+struct Shared<'a, 'b, S>(&'a RefCell<&'b mut S>);
+
+impl<S: LayerSink> LayerSink for Shared<'_, '_, S> {
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        self.0.borrow_mut().entry(layer, entry)
+    }
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        self.0.borrow_mut().content(chunk)
+    }
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        self.0.borrow_mut().end_entry()
     }
 }

@@ -16,6 +16,10 @@ pub struct Cli {
 pub enum Command {
     /// Summarise an image and its layers (format, config, sizes, what each layer changed).
     Inspect(InspectArgs),
+    /// Squash an image's layers into one, exactly, so deleted files are really gone.
+    Flatten(FlattenArgs),
+    /// Write an image's merged root filesystem into a directory, never outside it.
+    Unpack(UnpackArgs),
 }
 
 /// Which image in an archive or layout, when it holds several.
@@ -45,6 +49,65 @@ pub struct InspectArgs {
     /// Also list every entry of every layer with its fate in the final filesystem.
     #[arg(long)]
     pub files: bool,
+    #[command(flatten)]
+    pub selection: ImageSelection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageLayoutArg {
+    DockerArchive,
+    Oci,
+    OciDir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct FlattenArgs {
+    /// The image to flatten (any form `inspect` reads).
+    pub image: PathBuf,
+    /// Where to write the flattened image (a file, or a directory for oci-dir).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Output layout [default: the input's kind].
+    #[arg(long, value_enum)]
+    pub format: Option<ImageLayoutArg>,
+    /// Compression of the new layer [default: none for docker-archive, gzip for OCI].
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
+    /// Keep layers below N as they are and squash N..top into one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub from_layer: usize,
+    /// Reference name of the output [default: the input's].
+    #[arg(long, value_name = "NAME")]
+    pub tag: Option<String>,
+    /// Keep the squashed steps in the history (their commands can hold secrets).
+    #[arg(long)]
+    pub keep_history: bool,
+    /// Replace OUT if it exists (never the input).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub selection: ImageSelection,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The image to unpack (any form `inspect` reads).
+    pub image: PathBuf,
+    /// The directory to write the root filesystem into: new, or empty.
+    pub dir: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub selection: ImageSelection,
 }

@@ -1,6 +1,8 @@
 //! One module per subcommand; each resolves its args into library options and renders the result.
 
+pub mod flatten;
 pub mod inspect;
+pub mod unpack;
 
 use rharden_image::{OpenOptions, Selector};
 
@@ -11,6 +13,8 @@ use crate::exit::Status;
 pub fn dispatch(command: Command) -> Result<Status, CliError> {
     match command {
         Command::Inspect(args) => inspect::execute(args),
+        Command::Flatten(args) => flatten::execute(args),
+        Command::Unpack(args) => unpack::execute(args),
     }
 }
 
