@@ -5,7 +5,7 @@ use rharden_image::Image;
 use crate::args::UnpackArgs;
 use crate::error::CliError;
 use crate::exit::Status;
-use crate::printer::emit;
+use crate::printer::{emit, human_bytes};
 
 pub fn execute(args: UnpackArgs) -> Result<Status, CliError> {
     let what = || {
@@ -25,7 +25,20 @@ pub fn execute(args: UnpackArgs) -> Result<Status, CliError> {
         s.push('\n');
         s
     } else {
-        format!("{report:?}\n")
+        let mut text = format!(
+            "wrote     {} ({} entries, {} files, {})\n",
+            report.dir.display(),
+            report.entries,
+            report.files,
+            human_bytes(report.bytes)
+        );
+        for note in &report.notes {
+            text.push_str(&format!(
+                "note      {} not restored on {} entries (e.g. {}): {}\n",
+                note.what, note.count, note.example, note.reason
+            ));
+        }
+        text
     };
     emit(&text).map_err(|e| CliError::new("write to stdout", e))?;
     Ok(Status::Success)

@@ -1,5 +1,6 @@
 //! The binary as CI users script it: exit codes, stdout/stderr shape, the JSON contract.
 
+mod flatten;
 mod inspect;
 
 use std::path::Path;

@@ -1,0 +1,154 @@
+//! `rharden flatten` and `rharden unpack` as scripts use them: outputs, JSON, exit codes.
+
+use std::fs;
+
+use rharden_testkit::*;
+
+use crate::{rharden, stderr, stdout};
+
+fn listing(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn flatten_writes_one_layer_and_reports_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sample_image().write(dir.path(), Form::OciTar);
+    let out = dir.path().join("flat.oci.tar");
+    let o = rharden(&[
+        "flatten",
+        input.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    for key in [
+        "output",
+        "format",
+        "compression",
+        "layers_in",
+        "layers_kept",
+        "layers_squashed",
+        "layer_digest",
+        "diff_id",
+        "layer_size",
+        "uncompressed_size",
+        "entries",
+        "dropped_entries",
+        "dropped_bytes",
+        "history_commands_dropped",
+        "config_digest",
+        "manifest_digest",
+    ] {
+        assert!(report.get(key).is_some(), "report lacks {key}");
+    }
+    assert_eq!(report["format"], "oci");
+    assert_eq!(report["compression"], "gzip");
+    assert_eq!(report["layers_in"], 4);
+    let inspect = rharden(&["inspect", "--format", "json", out.to_str().expect("utf8")]);
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
+    assert_eq!(v["layers"].as_array().expect("layers").len(), 1);
+    assert_eq!(v["layers"][0]["digest"], report["layer_digest"]);
+    // Exists now: a second run refuses, --force replaces.
+    let again = rharden(&[
+        "flatten",
+        input.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    let forced = rharden(&[
+        "flatten",
+        input.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--force",
+        "--format",
+        "docker-archive",
+    ]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(stdout(&forced).contains("docker-archive"));
+}
+
+#[test]
+fn flatten_bad_input_exits_2_and_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = ImageSpec::new(vec![
+        vec![symlink("etc", "/tmp")],
+        vec![file("etc/passwd", b"x")],
+    ]);
+    let input = spec.write(dir.path(), Form::DockerArchive);
+    let before = listing(dir.path());
+    let out = dir.path().join("flat.tar");
+    let o = rharden(&[
+        "flatten",
+        input.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: failed to flatten") && err.contains("symlink"),
+        "{err}"
+    );
+    assert_eq!(listing(dir.path()), before, "flatten left something behind");
+    let o = rharden(&[
+        "unpack",
+        input.to_str().expect("utf8"),
+        dir.path().join("root").to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(listing(dir.path()), before, "unpack left something behind");
+    // Out-of-range --from-layer is bad input too.
+    let good = sample_image().write(dir.path(), Form::OciTar);
+    let o = rharden(&[
+        "flatten",
+        good.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--from-layer",
+        "9",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--from-layer 9"), "{}", stderr(&o));
+}
+
+#[test]
+fn unpack_writes_the_tree_and_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sample_image().write(dir.path(), Form::OciDir);
+    let root = dir.path().join("rootfs");
+    let o = rharden(&[
+        "unpack",
+        input.to_str().expect("utf8"),
+        root.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(report["files"].as_u64().expect("files") > 5);
+    assert!(report["notes"].is_array());
+    assert_eq!(fs::read(root.join("srv/v")).expect("srv/v"), b"v3");
+    assert!(!root.join("tmp/secret_key").exists());
+    assert!(
+        !root.join("data/a").exists(),
+        "hidden by the opaque whiteout"
+    );
+    let o = rharden(&[
+        "unpack",
+        input.to_str().expect("utf8"),
+        root.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "unpack into a non-empty dir");
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+}
