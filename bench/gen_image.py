@@ -60,7 +60,7 @@ def write_oci(root, blobs, config, media):
     put(manifest)
     with open(os.path.join(root, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": sha(manifest), "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "large:latest"}}]}, f)
+            "digest": sha(manifest), "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}, f)
     with open(os.path.join(root, "oci-layout"), "w") as f:
         f.write('{"imageLayoutVersion":"1.0.0"}')
 
