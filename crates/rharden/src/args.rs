@@ -14,6 +14,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find secrets in every layer (deleted files too), the config and the build history; a CI gate.
+    Scan(ScanArgs),
     /// Summarise an image and its layers (format, config, sizes, what each layer changed).
     Inspect(InspectArgs),
     /// Squash an image's layers into one, exactly, so deleted files are really gone.
@@ -108,6 +110,54 @@ pub struct UnpackArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub selection: ImageSelection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum SeverityArg {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The image to scan (any form `inspect` reads).
+    pub image: PathBuf,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Write the report to FILE (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Policy file [default: policies/default.json, built in].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Fail on findings at or above this severity (overrides the policy).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+    /// Secret rules file [default: policies/secrets/rules.json, built in].
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Suppress the fingerprints recorded in FILE; report its stale entries.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record the current findings' fingerprints in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// Show secret values in full (redacted by default, everywhere).
+    #[arg(long)]
+    pub show_secrets: bool,
     #[command(flatten)]
     pub selection: ImageSelection,
 }

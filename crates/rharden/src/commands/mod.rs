@@ -2,6 +2,7 @@
 
 pub mod flatten;
 pub mod inspect;
+pub mod scan;
 pub mod unpack;
 
 use rharden_image::{OpenOptions, Selector};
@@ -12,6 +13,7 @@ use crate::exit::Status;
 
 pub fn dispatch(command: Command) -> Result<Status, CliError> {
     match command {
+        Command::Scan(args) => scan::execute(args),
         Command::Inspect(args) => inspect::execute(args),
         Command::Flatten(args) => flatten::execute(args),
         Command::Unpack(args) => unpack::execute(args),

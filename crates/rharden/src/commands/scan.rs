@@ -1,0 +1,237 @@
+//! `rharden scan`: the CI gate. Exit 0 when nothing reaches the threshold, 1 when the policy
+//! fails, 2 on any error (reading nothing is an error, never a silent pass).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use rharden_image::Image;
+use rharden_scan::secrets::rules::RuleSet;
+use rharden_scan::{
+    Baseline, Finding, Policy, ScanOptions, ScanReport, Severity, Source, Status as FindingStatus,
+};
+
+use crate::args::{ScanArgs, ScanFormat, SeverityArg};
+use crate::error::CliError;
+use crate::exit::Status;
+use crate::printer::{ellipsize, emit};
+
+fn severity(s: SeverityArg) -> Severity {
+    match s {
+        SeverityArg::Info => Severity::Info,
+        SeverityArg::Low => Severity::Low,
+        SeverityArg::Medium => Severity::Medium,
+        SeverityArg::High => Severity::High,
+        SeverityArg::Critical => Severity::Critical,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, renamed at the end.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let what = || format!("write {}", path.display());
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError::new(what(), e))?;
+    tmp.write_all(bytes).map_err(|e| CliError::new(what(), e))?;
+    tmp.persist(path)
+        .map_err(|e| CliError::new(what(), e.error))?;
+    Ok(())
+}
+
+pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p).map_err(|e| CliError::new("load the policy", e))?,
+        None => Policy::builtin().map_err(|e| CliError::new("load the built-in policy", e))?,
+    };
+    let rules = match &args.rules {
+        Some(p) => RuleSet::load(p).map_err(|e| CliError::new("load the secret rules", e))?,
+        None => {
+            RuleSet::builtin().map_err(|e| CliError::new("load the built-in secret rules", e))?
+        }
+    };
+    let baseline: Option<Baseline> = match &args.baseline {
+        Some(p) => {
+            let bytes = std::fs::read(p)
+                .map_err(|e| CliError::new(format!("read the baseline {}", p.display()), e))?;
+            Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| CliError::new(format!("parse the baseline {}", p.display()), e))?,
+            )
+        }
+        None => None,
+    };
+    let what = || format!("scan {}", args.image.display());
+    let image = Image::open(&args.image, &super::open_options(&args.selection))
+        .map_err(|e| CliError::new(what(), e))?;
+    let options = ScanOptions {
+        rules: &rules,
+        policy: &policy,
+        fail_on: args.fail_on.map(severity),
+        baseline: baseline.as_ref(),
+        show_secrets: args.show_secrets,
+    };
+    let report =
+        rharden_scan::scan(&image, &args.image, &options).map_err(|e| CliError::new(what(), e))?;
+    if let Some(path) = &args.write_baseline {
+        let mut doc = serde_json::to_vec_pretty(&Baseline::of(&report))
+            .map_err(|e| CliError::new("write the baseline", e))?;
+        doc.push(b'\n');
+        write_atomically(path, &doc)?;
+    }
+    let text = match args.format {
+        ScanFormat::Json => json(&report)?,
+        ScanFormat::Sarif => {
+            let mut s = serde_json::to_string_pretty(&rharden_scan::sarif::to_sarif(
+                &report,
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .map_err(|e| CliError::new("write SARIF", e))?;
+            s.push('\n');
+            s
+        }
+        ScanFormat::Table => table(&report),
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, text.as_bytes())?,
+        None => emit(&text).map_err(|e| CliError::new("write to stdout", e))?,
+    }
+    Ok(if report.summary.failed {
+        Status::PolicyFailed
+    } else {
+        Status::Success
+    })
+}
+
+fn json(report: &ScanReport) -> Result<String, CliError> {
+    let mut s = serde_json::to_string_pretty(report).map_err(|e| CliError::new("write JSON", e))?;
+    s.push('\n');
+    Ok(s)
+}
+
+fn step(index: Option<usize>, command: Option<&str>) -> String {
+    let layer = index
+        .map(|i| format!("layer {i}"))
+        .unwrap_or_else(|| "a layer".into());
+    match command {
+        Some(c) => format!(
+            "{layer} `{}`",
+            ellipsize(c.trim_start_matches("/bin/sh -c "), 70)
+        ),
+        None => layer,
+    }
+}
+
+fn location_line(f: &Finding) -> Vec<String> {
+    f.locations
+        .iter()
+        .map(|l| match l.source {
+            Source::Layer => {
+                let at = match l.line {
+                    Some(n) => format!("{}:{n}", l.path),
+                    None => l.path.clone(),
+                };
+                let mut s = format!(
+                    "{at}  written in {}",
+                    step(l.layer_index, l.created_by.as_deref())
+                );
+                if l.status != FindingStatus::Present {
+                    let verb = match l.status {
+                        FindingStatus::Deleted => "deleted",
+                        FindingStatus::Overwritten => "overwritten",
+                        FindingStatus::Hidden => "hidden",
+                        FindingStatus::Present => "",
+                    };
+                    s.push_str(&format!(
+                        ", {verb} in {} (still readable in the image's layers)",
+                        step(l.removed_in_layer, l.removed_by.as_deref())
+                    ));
+                }
+                s
+            }
+            Source::Config => format!("config {}", l.path),
+            Source::History => format!(
+                "build step {}: `{}`",
+                l.path.trim_start_matches("history/"),
+                ellipsize(
+                    l.created_by
+                        .as_deref()
+                        .unwrap_or("")
+                        .trim_start_matches("/bin/sh -c "),
+                    90
+                )
+            ),
+        })
+        .collect()
+}
+
+fn table(r: &ScanReport) -> String {
+    let mut out = String::new();
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "{} ({}, {} layers): {} rules, policy {} (fail on {})",
+        r.image,
+        r.format,
+        s.layers,
+        s.rules,
+        r.policy,
+        s.fail_on.name()
+    );
+    let _ = writeln!(out);
+    for f in &r.findings {
+        let _ = writeln!(
+            out,
+            "{:<8}  {}  {}  [{}]",
+            f.severity.name().to_uppercase(),
+            f.title,
+            f.evidence,
+            f.rule_id
+        );
+        for line in location_line(f) {
+            let _ = writeln!(out, "          {line}");
+        }
+    }
+    if !r.findings.is_empty() {
+        let _ = writeln!(out);
+    }
+    let counts: Vec<String> = s
+        .by_severity
+        .iter()
+        .rev()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    let verdict = if s.failed { "FAILED" } else { "passed" };
+    let _ = writeln!(
+        out,
+        "{} findings{}{}; {verdict} (fail on {})",
+        s.findings,
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        },
+        if s.suppressed + s.baselined.len() > 0 {
+            format!(
+                ", {} allowed by policy, {} in the baseline",
+                s.suppressed,
+                s.baselined.len()
+            )
+        } else {
+            String::new()
+        },
+        s.fail_on.name()
+    );
+    for e in &s.stale_baseline {
+        let _ = writeln!(
+            out,
+            "stale baseline entry: {} ({})",
+            e.fingerprint, e.rule_id
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}

@@ -1,0 +1,371 @@
+//! `scan`: one walk of the image through the secrets sink, the config and history scanned as
+//! text, hits merged into findings (one per rule and secret) with their fates, and the policy
+//! applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use regex::bytes::Regex;
+use rharden_image::{EntryKind, Fate, Image, ImageError};
+use serde::Serialize;
+
+use crate::finding::{fingerprint, redact, Finding, Location, Severity, Source, Status};
+use crate::policy::Policy;
+use crate::secrets::rules::RuleSet;
+use crate::secrets::sink::SecretSink;
+
+/// What to scan with.
+#[derive(Debug)]
+pub struct ScanOptions<'a> {
+    pub rules: &'a RuleSet,
+    pub policy: &'a Policy,
+    /// Overrides the policy's threshold.
+    pub fail_on: Option<Severity>,
+    /// Fingerprints accepted earlier (`--baseline`): not reported; the ones no longer seen are stale.
+    pub baseline: Option<&'a Baseline>,
+    /// Show secret values in full (evidence and build commands); redacted by default.
+    pub show_secrets: bool,
+}
+
+/// Fingerprints recorded by `--write-baseline`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub version: u32,
+    pub fingerprints: Vec<BaselineEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineEntry {
+    pub fingerprint: String,
+    pub rule_id: String,
+}
+
+impl Baseline {
+    /// The baseline of a report: every finding's fingerprint.
+    pub fn of(report: &ScanReport) -> Self {
+        let mut fingerprints: Vec<BaselineEntry> = report
+            .findings
+            .iter()
+            .map(|f| BaselineEntry {
+                fingerprint: f.fingerprint.clone(),
+                rule_id: f.rule_id.clone(),
+            })
+            .chain(report.summary.baselined.iter().cloned())
+            .collect();
+        fingerprints.sort();
+        fingerprints.dedup();
+        Self {
+            version: 1,
+            fingerprints,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("failed to read the image")]
+    Image(#[from] ImageError),
+    #[error("the image has no layers: there is nothing to scan")]
+    NoLayers,
+}
+
+/// Counts and the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub findings: usize,
+    pub by_severity: BTreeMap<&'static str, usize>,
+    /// Findings the policy allowed (by rule or fingerprint).
+    pub suppressed: usize,
+    /// Findings in the baseline, not reported.
+    pub baselined: Vec<BaselineEntry>,
+    /// Baseline entries not seen any more.
+    pub stale_baseline: Vec<BaselineEntry>,
+    pub fail_on: Severity,
+    /// Whether any finding is at or above `fail_on`: the exit code is 1.
+    pub failed: bool,
+    pub layers: usize,
+    pub rules: usize,
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    /// The JSON schema's version (README, "scan JSON").
+    pub schema_version: u32,
+    pub image: String,
+    pub format: &'static str,
+    pub reference: Option<String>,
+    pub config_digest: String,
+    pub policy: String,
+    pub findings: Vec<Finding>,
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+}
+
+struct RawHit {
+    rule: usize,
+    secret: Vec<u8>,
+    location: Location,
+}
+
+fn status_of(fate: Fate) -> Status {
+    match fate {
+        Fate::Present => Status::Present,
+        Fate::Deleted { .. } => Status::Deleted,
+        Fate::Overwritten { .. } => Status::Overwritten,
+        Fate::Hidden { .. } => Status::Hidden,
+    }
+}
+
+/// Scans `image` (opened from `path`) for secrets.
+pub fn scan(
+    image: &Image,
+    path: &Path,
+    options: &ScanOptions<'_>,
+) -> Result<ScanReport, ScanError> {
+    if image.layers.is_empty() {
+        return Err(ScanError::NoLayers);
+    }
+    let rules = options.rules;
+    let skip: Vec<Regex> = options
+        .policy
+        .allowed_paths
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    let walk = image.walk(|_| SecretSink::new(rules, &skip))?;
+    let mut hits: Vec<RawHit> = Vec::new();
+
+    for (l, sink) in walk.sinks.iter().enumerate() {
+        if sink.hits.is_empty() {
+            continue;
+        }
+        // Fates of this layer's files, for the paths that had hits.
+        let fates: HashMap<&[u8], Fate> = walk.files.layers[l]
+            .iter()
+            .filter(|r| r.kind == EntryKind::File)
+            .map(|r| (&r.path[..], r.fate))
+            .collect();
+        for hit in &sink.hits {
+            let fate = fates.get(&hit.path[..]).copied().unwrap_or(Fate::Present);
+            let by = fate.by_layer();
+            hits.push(RawHit {
+                rule: hit.rule,
+                secret: hit.secret.clone(),
+                location: Location {
+                    source: Source::Layer,
+                    layer_index: Some(l),
+                    layer_digest: Some(walk.layers[l].digest.to_string()),
+                    created_by: image.layers[l].created_by().map(str::to_owned),
+                    path: format!("/{}", String::from_utf8_lossy(&hit.path)),
+                    line: hit.line,
+                    status: status_of(fate),
+                    removed_in_layer: by,
+                    removed_by: by
+                        .and_then(|b| image.layers[b].created_by())
+                        .map(str::to_owned),
+                },
+            });
+        }
+    }
+
+    // The config and the build commands, as text.
+    let config = &image.config.config;
+    let mut texts: Vec<(Source, String, String, Option<usize>)> = Vec::new();
+    for kv in config.env.iter().flatten() {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        texts.push((Source::Config, format!("Env/{key}"), kv.clone(), None));
+    }
+    for (k, v) in config.labels.iter().flatten() {
+        texts.push((
+            Source::Config,
+            format!("Labels/{k}"),
+            format!("{k}={v}"),
+            None,
+        ));
+    }
+    for (name, args) in [("Entrypoint", &config.entrypoint), ("Cmd", &config.cmd)] {
+        if let Some(args) = args {
+            texts.push((Source::Config, name.to_owned(), args.join(" "), None));
+        }
+    }
+    if let Some(test) = config.healthcheck.as_ref().and_then(|h| h.test.as_ref()) {
+        texts.push((
+            Source::Config,
+            "Healthcheck".to_owned(),
+            test.join(" "),
+            None,
+        ));
+    }
+    let layer_of_step: HashMap<usize, usize> = image
+        .layers
+        .iter()
+        .filter_map(|l| l.history.as_ref().map(|h| (h.index, l.index)))
+        .collect();
+    for (i, h) in image.config.history.iter().enumerate() {
+        if let Some(cmd) = &h.created_by {
+            texts.push((
+                Source::History,
+                format!("history/{i}"),
+                cmd.clone(),
+                layer_of_step.get(&i).copied(),
+            ));
+        }
+    }
+    for (source, key, text, layer) in texts {
+        for m in rules.scan(text.as_bytes()) {
+            let line = text.as_bytes()[..m.start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+                + 1;
+            hits.push(RawHit {
+                rule: m.rule,
+                secret: m.secret,
+                location: Location {
+                    source,
+                    layer_index: layer,
+                    layer_digest: layer.map(|l| walk.layers[l].digest.to_string()),
+                    created_by: if source == Source::History {
+                        Some(text.clone())
+                    } else {
+                        None
+                    },
+                    path: key.clone(),
+                    line: Some(line),
+                    status: Status::Present,
+                    removed_in_layer: None,
+                    removed_by: None,
+                },
+            });
+        }
+    }
+
+    // One secret matched by several rules is reported once, under the most severe (then the
+    // first) rule: a GitHub token in `TOKEN=…` is a GitHub token, not a generic assignment.
+    let mut best: HashMap<&[u8], usize> = HashMap::new();
+    for h in &hits {
+        let e = best.entry(&h.secret[..]).or_insert(h.rule);
+        let (cur, new) = (&rules.rules[*e], &rules.rules[h.rule]);
+        if new.severity > cur.severity || (new.severity == cur.severity && h.rule < *e) {
+            *e = h.rule;
+        }
+    }
+    let mut grouped: BTreeMap<(usize, Vec<u8>), Vec<Location>> = BTreeMap::new();
+    for h in &hits {
+        if best.get(&h.secret[..]) == Some(&h.rule) {
+            grouped
+                .entry((h.rule, h.secret.clone()))
+                .or_default()
+                .push(h.location.clone());
+        }
+    }
+    // Secrets also sit inside build commands (`RUN printf 'aws_secret_access_key = …'`): every
+    // command shown is redacted of every secret found, unless asked to show them.
+    let mut secrets: Vec<&[u8]> = hits
+        .iter()
+        .map(|h| &h.secret[..])
+        .filter(|s| s.len() >= 4)
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let scrub = |text: &mut Option<String>| {
+        if let Some(t) = text {
+            for s in &secrets {
+                let needle = String::from_utf8_lossy(s);
+                if t.contains(needle.as_ref()) {
+                    *t = t.replace(needle.as_ref(), &redact(s));
+                }
+            }
+        }
+    };
+    let mut findings = Vec::new();
+    let mut suppressed = 0;
+    let mut baselined = Vec::new();
+    let mut seen_fingerprints = std::collections::HashSet::new();
+    for ((rule, secret), mut locations) in grouped {
+        let r = &rules.rules[rule];
+        let fp = fingerprint(&r.id, &secret);
+        seen_fingerprints.insert(fp.clone());
+        if options.policy.allows_rule(&r.id) || options.policy.allows_fingerprint(&fp) {
+            suppressed += 1;
+            continue;
+        }
+        if options
+            .baseline
+            .is_some_and(|b| b.fingerprints.iter().any(|e| e.fingerprint == fp))
+        {
+            baselined.push(BaselineEntry {
+                fingerprint: fp,
+                rule_id: r.id.clone(),
+            });
+            continue;
+        }
+        if !options.show_secrets {
+            for l in &mut locations {
+                scrub(&mut l.created_by);
+                scrub(&mut l.removed_by);
+            }
+        }
+        locations.sort();
+        locations.dedup();
+        findings.push(Finding {
+            rule_id: r.id.clone(),
+            category: "secret",
+            severity: r.severity,
+            title: r.title.clone(),
+            fingerprint: fp,
+            // A path rule's "secret" is the file's path: nothing to hide.
+            evidence: if options.show_secrets || r.kind == crate::secrets::rules::RuleKind::Path {
+                String::from_utf8_lossy(&secret).into_owned()
+            } else {
+                redact(&secret)
+            },
+            locations,
+        });
+    }
+    let stale_baseline: Vec<BaselineEntry> = options
+        .baseline
+        .map(|b| {
+            b.fingerprints
+                .iter()
+                .filter(|e| !seen_fingerprints.contains(&e.fingerprint))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
+    let fail_on = options.fail_on.unwrap_or(options.policy.fail_on);
+    let mut by_severity = BTreeMap::new();
+    for f in &findings {
+        *by_severity.entry(f.severity.name()).or_insert(0) += 1;
+    }
+    Ok(ScanReport {
+        schema_version: 1,
+        image: path.display().to_string(),
+        format: image.format.name(),
+        reference: image.reference.clone(),
+        config_digest: image.config_digest.to_string(),
+        policy: options.policy.name.clone(),
+        summary: Summary {
+            findings: findings.len(),
+            by_severity,
+            suppressed,
+            baselined,
+            stale_baseline,
+            fail_on,
+            failed: findings.iter().any(|f| f.severity >= fail_on),
+            layers: image.layers.len(),
+            rules: rules.rules.len(),
+        },
+        findings,
+        warnings: walk.warnings.iter().map(ToString::to_string).collect(),
+    })
+}

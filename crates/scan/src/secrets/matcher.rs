@@ -1,0 +1,256 @@
+//! Finds secrets in a buffer: one Aho-Corasick pass finds keywords; each hit's rules run their
+//! regex only in a window around it (windows of one rule merge, so a file full of keywords is
+//! still one linear pass); candidates then pass placeholders, entropy and checksums.
+
+use crate::secrets::rules::{Checksum, RuleSet};
+
+/// Bytes searched on each side of a keyword hit.
+pub const WINDOW: usize = 1024;
+
+/// A secret found in a buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub rule: usize,
+    /// Byte range of the whole regex match in the buffer.
+    pub start: usize,
+    pub end: usize,
+    /// The secret value (the `secret` group, else the whole match).
+    pub secret: Vec<u8>,
+}
+
+/// Shannon entropy of `data`, in bits per byte.
+pub fn entropy(data: &[u8]) -> f64 {
+    if data.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in data {
+        counts[usize::from(b)] += 1;
+    }
+    let len = data.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| f64::from(c) / len)
+        .map(|p| -p * p.log2())
+        .sum()
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// GitHub's (and npm's) token checksum: `<prefix>_<30 chars><6 base62 digits of their CRC32>`.
+fn prefixed_crc32_ok(token: &[u8]) -> bool {
+    let Some(us) = token.iter().rposition(|&b| b == b'_') else {
+        return false;
+    };
+    let body = &token[us + 1..];
+    if body.len() != 36 {
+        return false;
+    }
+    let (payload, check) = body.split_at(30);
+    let mut n = crc32fast::hash(payload);
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    digits == check
+}
+
+fn luhn_ok(digits: &[u8]) -> bool {
+    let ds: Vec<u32> = digits
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| u32::from(b - b'0'))
+        .collect();
+    if ds.len() < 12 {
+        return false;
+    }
+    let sum: u32 = ds
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+impl Checksum {
+    pub fn verify(self, secret: &[u8]) -> bool {
+        match self {
+            Self::GithubCrc32 | Self::NpmCrc32 => prefixed_crc32_ok(secret),
+            Self::Luhn => luhn_ok(secret),
+        }
+    }
+}
+
+impl RuleSet {
+    /// Whether `secret` passes rule `i`'s gates (placeholders, allow list, entropy, checksum).
+    pub fn accepts(&self, i: usize, secret: &[u8]) -> bool {
+        let rule = &self.rules[i];
+        if secret.is_empty()
+            || self
+                .placeholders
+                .iter()
+                .chain(&rule.allow)
+                .any(|p| p.is_match(secret))
+        {
+            return false;
+        }
+        if rule.entropy.is_some_and(|min| entropy(secret) < min) {
+            return false;
+        }
+        rule.checksum.is_none_or(|c| c.verify(secret))
+    }
+
+    /// Every secret in `buf`, by rule, in order of position.
+    pub fn scan(&self, buf: &[u8]) -> Vec<Match> {
+        // Per rule, the merged windows around its keywords' hits.
+        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        for hit in self.keywords.find_overlapping_iter(buf) {
+            let start = hit.start().saturating_sub(WINDOW);
+            let end = (hit.end() + WINDOW).min(buf.len());
+            for &rule in &self.keyword_rules[hit.pattern().as_usize()] {
+                windows.push((rule, start, end));
+            }
+        }
+        windows.sort_unstable();
+        let mut merged: Vec<(usize, usize, usize)> = Vec::new();
+        for (rule, start, end) in windows {
+            match merged.last_mut() {
+                Some(last) if last.0 == rule && start <= last.2 => last.2 = last.2.max(end),
+                _ => merged.push((rule, start, end)),
+            }
+        }
+        let mut out = Vec::new();
+        for (rule, start, end) in merged {
+            let window = &buf[start..end];
+            let regex = &self.rules[rule].regex;
+            let group = regex.capture_names().position(|n| n == Some("secret"));
+            for caps in regex.captures_iter(window) {
+                let Some(whole) = caps.get(0) else { continue };
+                // A match cut by the window's edge (not the buffer's) may be a piece of a longer
+                // token: it is not this secret.
+                if (whole.start() == 0 && start > 0)
+                    || (whole.end() == window.len() && end < buf.len())
+                {
+                    continue;
+                }
+                let secret = group.and_then(|g| caps.get(g)).unwrap_or(whole).as_bytes();
+                if self.accepts(rule, secret) {
+                    out.push(Match {
+                        rule,
+                        start: start + whole.start(),
+                        end: start + whole.end(),
+                        secret: secret.to_vec(),
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|m| (m.start, m.rule));
+        out.dedup();
+        out
+    }
+
+    /// Path rules matching a normalised path.
+    pub fn match_path<'a>(&'a self, path: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+        self.path_rules.iter().copied().filter(move |&i| {
+            self.rules[i].regex.is_match(path)
+                && !self.rules[i].allow.iter().any(|a| a.is_match(path))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn rules() -> RuleSet {
+        RuleSet::parse(
+            Path::new("test.json"),
+            br#"{"version":1,"placeholders":["(?i)example","^x+$"],"rules":[
+              {"id":"gh","title":"GitHub","severity":"critical","kind":"content","keywords":["ghp_"],
+               "regex":"\\b(?P<secret>ghp_[0-9A-Za-z]{36})\\b","checksum":"github-crc32"},
+              {"id":"pw","title":"Password","severity":"medium","kind":"content","keywords":["password"],
+               "regex":"(?i)password\\s*[=:]\\s*(?P<secret>[^\\s'\"]{12,})","entropy":3.0},
+              {"id":"awsfile","title":"AWS credentials file","severity":"high","kind":"path","keywords":[],
+               "regex":"(^|/)\\.aws/credentials$"}]}"#,
+        )
+        .expect("rules")
+    }
+
+    fn github_token() -> String {
+        let payload = "hAoXguotyB57rvklcejTkgLHA21zpg";
+        let mut n = crc32fast::hash(payload.as_bytes());
+        let mut digits = [b'0'; 6];
+        for d in digits.iter_mut().rev() {
+            *d = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        format!("ghp_{payload}{}", String::from_utf8_lossy(&digits))
+    }
+
+    #[test]
+    fn finds_checksummed_tokens_and_refuses_bad_checksums() {
+        let r = rules();
+        let token = github_token();
+        let text = format!("export GITHUB_TOKEN={token}\n");
+        let m = r.scan(text.as_bytes());
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].secret, token.as_bytes());
+        let mut bad = token.clone().into_bytes();
+        bad[10] = if bad[10] == b'a' { b'b' } else { b'a' };
+        assert!(r.scan(&bad).is_empty());
+    }
+
+    #[test]
+    fn entropy_and_placeholders_gate_generic_matches() {
+        let r = rules();
+        assert_eq!(r.scan(b"password = Zx9!qL2#vB7$kP4w").len(), 1);
+        assert!(
+            r.scan(b"password = aaaaaaaaaaaaaaaa").is_empty(),
+            "low entropy"
+        );
+        assert!(
+            r.scan(b"password = EXAMPLEpassword123").is_empty(),
+            "placeholder"
+        );
+    }
+
+    #[test]
+    fn binary_content_and_keyword_floods() {
+        let r = rules();
+        let mut blob = vec![0u8; 100_000];
+        let token = github_token();
+        blob[50_000..50_000 + token.len()].copy_from_slice(token.as_bytes());
+        assert_eq!(r.scan(&blob).len(), 1);
+        // Every window overlaps the next: they merge into one, and the regex runs once.
+        let flood = "password ".repeat(200_000);
+        assert!(r.scan(flood.as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn path_rules() {
+        let r = rules();
+        assert_eq!(r.match_path(b"root/.aws/credentials").count(), 1);
+        assert_eq!(r.match_path(b"root/.aws/credentials.bak").count(), 0);
+    }
+
+    #[test]
+    fn entropy_values() {
+        assert_eq!(entropy(b"aaaa"), 0.0);
+        assert!((entropy(b"abcd") - 2.0).abs() < 1e-9);
+    }
+}

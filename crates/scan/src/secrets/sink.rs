@@ -1,0 +1,140 @@
+//! The secrets analyzer as a [`LayerSink`]: every regular file of the layer is streamed through
+//! the matcher in buffers that overlap, so a secret across a chunk boundary is found once.
+
+use std::collections::HashSet;
+
+use regex::bytes::Regex;
+use rharden_image::{Entry, EntryKind, LayerInfo, LayerSink, SinkError, Want};
+
+use crate::secrets::rules::RuleSet;
+
+/// Scan in buffers of this size; the last `OVERLAP` bytes are scanned again with the next.
+const BUFFER: usize = 1 << 20;
+const OVERLAP: usize = 8 * 1024;
+/// One file cannot report more than this many matches (a dump of keys is one finding's worth).
+const MAX_MATCHES_PER_FILE: usize = 1000;
+
+/// A secret seen in a file of this layer.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rule: usize,
+    pub path: Box<[u8]>,
+    /// 1-based line of the match; `None` for path rules.
+    pub line: Option<u64>,
+    pub secret: Vec<u8>,
+}
+
+struct OpenFile {
+    path: Box<[u8]>,
+    buf: Vec<u8>,
+    /// Absolute offset of `buf[0]` in the file, and newlines before it.
+    offset: u64,
+    lines_before: u64,
+    seen: HashSet<(usize, u64, u64)>,
+}
+
+/// Finds secrets in one layer's files.
+pub struct SecretSink<'a> {
+    rules: &'a RuleSet,
+    skip_paths: &'a [Regex],
+    current: Option<OpenFile>,
+    pub hits: Vec<Hit>,
+}
+
+impl std::fmt::Debug for SecretSink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSink")
+            .field("hits", &self.hits.len())
+            .finish()
+    }
+}
+
+impl<'a> SecretSink<'a> {
+    /// `skip_paths`: files the policy allows, not read at all.
+    pub fn new(rules: &'a RuleSet, skip_paths: &'a [Regex]) -> Self {
+        Self {
+            rules,
+            skip_paths,
+            current: None,
+            hits: Vec::new(),
+        }
+    }
+
+    fn scan(&mut self, eof: bool) {
+        let Some(file) = &mut self.current else {
+            return;
+        };
+        for m in self.rules.scan(&file.buf) {
+            // Cut by the buffer's end: the next buffer (which repeats the tail) sees it whole.
+            if !eof && m.end == file.buf.len() {
+                continue;
+            }
+            let key = (
+                m.rule,
+                file.offset + m.start as u64,
+                file.offset + m.end as u64,
+            );
+            if file.seen.len() >= MAX_MATCHES_PER_FILE || !file.seen.insert(key) {
+                continue;
+            }
+            let line = file.lines_before
+                + file.buf[..m.start].iter().filter(|&&b| b == b'\n').count() as u64
+                + 1;
+            self.hits.push(Hit {
+                rule: m.rule,
+                path: file.path.clone(),
+                line: Some(line),
+                secret: m.secret,
+            });
+        }
+        if !eof && file.buf.len() > OVERLAP {
+            let drop = file.buf.len() - OVERLAP;
+            file.lines_before += file.buf[..drop].iter().filter(|&&b| b == b'\n').count() as u64;
+            file.offset += drop as u64;
+            file.buf.drain(..drop);
+        }
+    }
+}
+
+impl LayerSink for SecretSink<'_> {
+    fn entry(&mut self, _: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        if entry.kind != EntryKind::File || self.skip_paths.iter().any(|p| p.is_match(entry.path)) {
+            return Ok(Want::Skip);
+        }
+        for rule in self.rules.match_path(entry.path) {
+            self.hits.push(Hit {
+                rule,
+                path: entry.path.into(),
+                line: None,
+                secret: entry.path.to_vec(),
+            });
+        }
+        if entry.size == 0 {
+            return Ok(Want::Skip);
+        }
+        self.current = Some(OpenFile {
+            path: entry.path.into(),
+            buf: Vec::with_capacity(entry.size.min(BUFFER as u64 + OVERLAP as u64) as usize),
+            offset: 0,
+            lines_before: 0,
+            seen: HashSet::new(),
+        });
+        Ok(Want::Content)
+    }
+
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        if let Some(file) = &mut self.current {
+            file.buf.extend_from_slice(chunk);
+            if file.buf.len() >= BUFFER + OVERLAP {
+                self.scan(false);
+            }
+        }
+        Ok(())
+    }
+
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        self.scan(true);
+        self.current = None;
+        Ok(())
+    }
+}
