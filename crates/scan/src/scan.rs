@@ -266,6 +266,7 @@ pub fn scan(
     // command shown is redacted of every secret found, unless asked to show them.
     let mut secrets: Vec<&[u8]> = hits
         .iter()
+        .filter(|h| rules.rules[h.rule].kind == crate::secrets::rules::RuleKind::Content)
         .map(|h| &h.secret[..])
         .filter(|s| s.len() >= 4)
         .collect();
