@@ -2,6 +2,7 @@
 
 mod flatten;
 mod inspect;
+mod scan;
 
 use std::path::Path;
 use std::process::{Command, Output};

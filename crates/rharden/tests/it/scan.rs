@@ -1,0 +1,218 @@
+//! `rharden scan` as CI uses it: exit codes, formats, --output, policies, baselines, redaction.
+
+use std::fs;
+use std::path::Path;
+
+use rharden_testkit::*;
+
+use crate::{repo_root, rharden, stderr, stdout};
+
+const TOKEN: &str = "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";
+
+fn example() -> String {
+    repo_root()
+        .join("tests/fixtures/example/leaky.oci.tar")
+        .display()
+        .to_string()
+}
+
+/// An image with a checksum-valid GitHub token in a file that a later layer deletes.
+fn token_image(out: &Path) -> String {
+    let spec = ImageSpec::new(vec![
+        vec![
+            dir("app"),
+            file("app/.env", format!("GITHUB_TOKEN={TOKEN}\n").as_bytes()),
+        ],
+        vec![file("app/.wh..env", b"")],
+    ]);
+    spec.write(out, Form::OciTar).display().to_string()
+}
+
+fn clean_image(out: &Path) -> String {
+    ImageSpec::new(vec![vec![dir("app"), file("app/main.sh", b"echo hello\n")]])
+        .write(out, Form::OciTar)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn exit_codes_follow_the_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaky = token_image(dir.path());
+    let o = rharden(&["scan", &leaky]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("FAILED"));
+    let clean_dir = dir.path().join("clean");
+    fs::create_dir(&clean_dir).expect("mkdir");
+    let clean = clean_image(&clean_dir);
+    let o = rharden(&["scan", &clean]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // --fail-on above every finding passes; a missing image is an error, never a pass.
+    let o = rharden(&["scan", &leaky, "--fail-on", "critical"]);
+    let json_o = rharden(&["scan", &leaky, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json_o.stdout).expect("json");
+    let worst = v["findings"][0]["severity"]
+        .as_str()
+        .expect("severity")
+        .to_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(if worst == "critical" { 1 } else { 0 })
+    );
+    let o = rharden(&[
+        "scan",
+        dir.path().join("missing.tar").to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn secrets_are_redacted_everywhere_unless_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaky = token_image(dir.path());
+    for format in ["table", "json", "sarif"] {
+        let o = rharden(&["scan", &leaky, "--format", format]);
+        let out = stdout(&o);
+        assert!(!out.contains(TOKEN), "{format} leaks the token");
+        assert!(out.contains("ghp_***"), "{format}: {out}");
+    }
+    let o = rharden(&["scan", &example(), "--format", "json"]);
+    let out = stdout(&o);
+    let truth: serde_json::Value = serde_json::from_slice(
+        &fs::read(repo_root().join("tests/fixtures/example/expected.json")).expect("truth"),
+    )
+    .expect("json");
+    for (name, value) in truth["secrets"].as_object().expect("secrets") {
+        let value = value.as_str().expect("str");
+        if value.len() >= 8 {
+            assert!(
+                !out.contains(value),
+                "{name} leaks in JSON (history lines included)"
+            );
+        }
+    }
+    let o = rharden(&["scan", &leaky, "--format", "json", "--show-secrets"]);
+    assert!(stdout(&o).contains(TOKEN));
+}
+
+#[test]
+fn json_contract_and_deleted_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaky = token_image(dir.path());
+    let o = rharden(&["scan", &leaky, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["schema_version"], 1);
+    for key in ["image", "findings", "summary"] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+    let f = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["evidence"] == "ghp_***")
+        .expect("token finding")
+        .clone();
+    for key in [
+        "rule_id",
+        "category",
+        "severity",
+        "title",
+        "fingerprint",
+        "evidence",
+        "locations",
+    ] {
+        assert!(f.get(key).is_some(), "finding lacks {key}");
+    }
+    assert_eq!(f["category"], "secret");
+    let loc = &f["locations"][0];
+    assert_eq!(loc["source"], "layer");
+    assert_eq!(loc["path"], "/app/.env");
+    assert_eq!(loc["line"], 1);
+    assert_eq!(loc["status"], "deleted");
+    assert_eq!(loc["removed_in_layer"], 1);
+    assert_eq!(v["summary"]["failed"], true);
+}
+
+#[test]
+fn output_file_sarif_and_baseline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaky = token_image(dir.path());
+    let sarif = dir.path().join("out.sarif");
+    let o = rharden(&[
+        "scan",
+        &leaky,
+        "--format",
+        "sarif",
+        "--output",
+        sarif.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "with --output, nothing on stdout");
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(&sarif).expect("sarif")).expect("json");
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    assert!(results[0]["partialFingerprints"]["rharden/v1"].is_string());
+    let baseline = dir.path().join("baseline.json");
+    let o = rharden(&[
+        "scan",
+        &leaky,
+        "--write-baseline",
+        baseline.to_str().expect("utf8"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "writing a baseline does not change the verdict"
+    );
+    let o = rharden(&[
+        "scan",
+        &leaky,
+        "--baseline",
+        baseline.to_str().expect("utf8"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "everything is in the baseline: {}",
+        stdout(&o)
+    );
+    let clean_dir = dir.path().join("clean");
+    fs::create_dir(&clean_dir).expect("mkdir");
+    let o = rharden(&[
+        "scan",
+        &clean_image(&clean_dir),
+        "--baseline",
+        baseline.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("stale baseline entry"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bad_policies_exit_2_naming_file_and_pointer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaky = token_image(dir.path());
+    let policy = dir.path().join("policy.json");
+    fs::write(
+        &policy,
+        br#"{"version":1,"fail_on":"high","allow":{"paths":[{"path":"^app/","reson":"typo"}]}}"#,
+    )
+    .expect("write");
+    let o = rharden(&["scan", &leaky, "--policy", policy.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("policy.json/allow/paths/0"), "{err}");
+    // A valid policy that allows the path lets the image pass.
+    fs::write(&policy, br#"{"version":1,"fail_on":"high","allow":{"paths":[{"path":"^app/","reason":"test data"}]}}"#).expect("write");
+    let o = rharden(&["scan", &leaky, "--policy", policy.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let strict = repo_root().join("policies/ci-strict.json");
+    let o = rharden(&["scan", &leaky, "--policy", strict.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1));
+}
