@@ -73,7 +73,6 @@ pub fn to_sarif(report: &ScanReport, version: &str) -> Value {
             let (title, severity) = f.unwrap_or(("", Severity::Info));
             json!({
                 "id": id,
-                "name": id,
                 "shortDescription": {"text": title},
                 "defaultConfiguration": {"level": level(severity)},
                 "properties": {"security-severity": security_severity(severity), "tags": ["security", "secret"]},

@@ -216,3 +216,56 @@ fn bad_policies_exit_2_naming_file_and_pointer() {
     let o = rharden(&["scan", &leaky, "--policy", strict.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// SARIF validated against the official SARIF 2.1.0 schema (as Microsoft's SARIF SDK ships it):
+/// `.ci/run` installs it and sets RHARDEN_SARIF_SCHEMA; tests/tools/validate_sarif.py checks.
+#[test]
+fn sarif_is_valid_against_the_official_schema() {
+    let Some(schema) = std::env::var_os("RHARDEN_SARIF_SCHEMA") else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: RHARDEN_SARIF_SCHEMA is not set (see .ci/run)");
+        }
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for (name, image) in [("example", example()), ("token", token_image(dir.path()))] {
+        let sarif = dir.path().join(format!("{name}.sarif"));
+        rharden(&[
+            "scan",
+            &image,
+            "--format",
+            "sarif",
+            "--output",
+            sarif.to_str().expect("utf8"),
+        ]);
+        files.push(sarif);
+    }
+    // The validator must be able to fail: a broken copy is rejected.
+    let broken = dir.path().join("broken.sarif");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fs::read(&files[0]).expect("sarif")).expect("json");
+    v["runs"][0]["results"][0]["level"] = "severe".into();
+    fs::write(&broken, serde_json::to_vec(&v).expect("json")).expect("write");
+    let validate = |paths: &[&Path]| {
+        std::process::Command::new("python3")
+            .arg(repo_root().join("tests/tools/validate_sarif.py"))
+            .arg(&schema)
+            .args(paths)
+            .output()
+            .expect("run python3")
+    };
+    let out = validate(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    assert!(
+        out.status.success(),
+        "invalid SARIF:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = validate(&[broken.as_path()]);
+    assert!(
+        !out.status.success(),
+        "the validator accepted a broken SARIF file"
+    );
+}
