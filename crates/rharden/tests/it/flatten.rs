@@ -152,3 +152,50 @@ fn unpack_writes_the_tree_and_reports() {
     assert_eq!(o.status.code(), Some(2), "unpack into a non-empty dir");
     assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
 }
+
+#[test]
+fn flatten_proves_which_secrets_are_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = crate::repo_root().join("tests/fixtures/example/leaky.oci.tar");
+    let out = dir.path().join("flat.tar");
+    let o = rharden(&[
+        "flatten",
+        example.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let removed: Vec<&str> = v["secrets"]["removed"]
+        .as_array()
+        .expect("removed")
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    let remaining: Vec<&str> = v["secrets"]["remaining"]
+        .as_array()
+        .expect("remaining")
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(removed.iter().any(|r| r.contains("aws")), "{removed:?}");
+    assert!(removed.iter().any(|r| r.contains("openssh")), "{removed:?}");
+    // The token in ENV is config, which flatten keeps on purpose: it must be reported as remaining.
+    assert!(
+        remaining.iter().any(|r| r.contains("github")),
+        "{remaining:?}"
+    );
+    assert_eq!(v["secrets"]["after"].as_u64(), Some(remaining.len() as u64));
+    let scan = rharden(&["scan", out.to_str().expect("utf8"), "--format", "json"]);
+    let s: serde_json::Value = serde_json::from_slice(&scan.stdout).expect("json");
+    assert!(s["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .all(|f| f["locations"]
+            .as_array()
+            .expect("locs")
+            .iter()
+            .all(|l| l["status"] == "present")));
+}
