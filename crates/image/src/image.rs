@@ -162,9 +162,21 @@ pub struct Image {
     pub config_bytes: Vec<u8>,
     pub layers: Vec<LayerInfo>,
     pub warnings: Vec<Warning>,
+    pub(crate) progress: Option<std::sync::Arc<dyn crate::progress::Progress>>,
+}
+
+impl std::fmt::Debug for dyn crate::progress::Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 impl Image {
+    /// Reports the progress of every later walk to `progress`.
+    pub fn set_progress(&mut self, progress: std::sync::Arc<dyn crate::progress::Progress>) {
+        self.progress = Some(progress);
+    }
+
     /// Opens an image file or directory, recognising its format from its content.
     ///
     /// ```no_run
@@ -253,6 +265,7 @@ impl Image {
             config_bytes: resolved.config_bytes,
             layers,
             warnings,
+            progress: None,
         })
     }
 

@@ -50,12 +50,13 @@ impl Image {
         S: LayerSink + Send,
         F: Fn(&LayerInfo) -> S + Sync,
     {
+        self.progress_start();
         let results: Vec<(LayerRead, S)> = if self.source.is_seekable() {
             self.layers
                 .par_iter()
                 .map(|layer| {
                     let mut sink = make_sink(layer);
-                    let mut raw = self.source.open_blob(&layer.blob)?;
+                    let mut raw = self.tracked(self.source.open_blob(&layer.blob)?);
                     let read = read_layer(&mut raw, layer.size, layer, &self.limits, &mut sink)
                         .map_err(|source| layer_error(layer, source))?;
                     Ok((read, sink))
@@ -71,13 +72,14 @@ impl Image {
     /// when the source can be read at random, in archive order when it is a compressed stream.
     /// For writers that need one ordered output (the flattener, unpack).
     pub fn walk_each<S: LayerSink>(&self, sink: &mut S) -> Result<Walk<()>, ImageError> {
+        self.progress_start();
         let shared = RefCell::new(sink);
         let results: Vec<(LayerRead, Shared<'_, '_, S>)> = if self.source.is_seekable() {
             self.layers
                 .iter()
                 .map(|layer| {
                     let mut proxy = Shared(&shared);
-                    let mut raw = self.source.open_blob(&layer.blob)?;
+                    let mut raw = self.tracked(self.source.open_blob(&layer.blob)?);
                     let read = read_layer(&mut raw, layer.size, layer, &self.limits, &mut proxy)
                         .map_err(|source| layer_error(layer, source))?;
                     Ok((read, proxy))
@@ -95,7 +97,24 @@ impl Image {
         })
     }
 
+    fn progress_start(&self) {
+        if let Some(p) = &self.progress {
+            p.start(self.layers.iter().map(|l| l.size).sum());
+        }
+    }
+
+    /// Wraps a blob reader so the bytes read are reported.
+    fn tracked<'r>(
+        &self,
+        raw: Box<dyn std::io::Read + Send + 'r>,
+    ) -> crate::progress::ProgressReader<Box<dyn std::io::Read + Send + 'r>> {
+        crate::progress::ProgressReader::new(raw, self.progress.clone())
+    }
+
     fn finish<S>(&self, results: Vec<(LayerRead, S)>) -> Result<Walk<S>, ImageError> {
+        if let Some(p) = &self.progress {
+            p.finish();
+        }
         let mut warnings = self.warnings.clone();
         let mut reports = Vec::with_capacity(results.len());
         let mut sinks = Vec::with_capacity(results.len());
@@ -166,7 +185,9 @@ impl Image {
                     if let Some(&i) = next.get(name) {
                         let layer = &self.layers[i];
                         let mut sink = make_sink(layer);
-                        let read = read_layer(reader, size, layer, &self.limits, &mut sink)
+                        let mut reader =
+                            crate::progress::ProgressReader::new(reader, self.progress.clone());
+                        let read = read_layer(&mut reader, size, layer, &self.limits, &mut sink)
                             .map_err(|source| layer_error(layer, source))?;
                         done[i] = Some((read, sink));
                     }

@@ -5,6 +5,7 @@ mod commands;
 mod error;
 mod exit;
 mod printer;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -15,8 +15,9 @@ use crate::printer::{emit, human_bytes};
 
 pub fn execute(args: FlattenArgs) -> Result<Status, CliError> {
     let what = || format!("flatten {}", args.image.display());
-    let image = Image::open(&args.image, &super::open_options(&args.selection))
+    let mut image = Image::open(&args.image, &super::open_options(&args.selection))
         .map_err(|e| CliError::new(what(), e))?;
+    crate::progress::attach(&mut image, "flattening");
     let options = FlattenOptions {
         format: args.format.map(|f| match f {
             ImageLayoutArg::DockerArchive => OutputFormat::DockerArchive,

@@ -14,8 +14,9 @@ use crate::printer::{ellipsize, emit, human_bytes};
 
 pub fn execute(args: InspectArgs) -> Result<Status, CliError> {
     let what = || format!("inspect {}", args.image.display());
-    let image = Image::open(&args.image, &super::open_options(&args.selection))
+    let mut image = Image::open(&args.image, &super::open_options(&args.selection))
         .map_err(|e| CliError::new(what(), e))?;
+    crate::progress::attach(&mut image, "reading");
     let walk = image.walk(|_| ()).map_err(|e| CliError::new(what(), e))?;
     let report = Report::new(&args, &image, &walk);
     let text = match args.format {

@@ -63,8 +63,9 @@ pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
         None => None,
     };
     let what = || format!("scan {}", args.image.display());
-    let image = Image::open(&args.image, &super::open_options(&args.selection))
+    let mut image = Image::open(&args.image, &super::open_options(&args.selection))
         .map_err(|e| CliError::new(what(), e))?;
+    crate::progress::attach(&mut image, "scanning");
     let options = ScanOptions {
         rules: &rules,
         policy: &policy,

@@ -15,8 +15,9 @@ pub fn execute(args: UnpackArgs) -> Result<Status, CliError> {
             args.dir.display()
         )
     };
-    let image = Image::open(&args.image, &super::open_options(&args.selection))
+    let mut image = Image::open(&args.image, &super::open_options(&args.selection))
         .map_err(|e| CliError::new(what(), e))?;
+    crate::progress::attach(&mut image, "unpacking");
     let report =
         rharden_flatten::unpack(&image, &args.dir).map_err(|e| CliError::new(what(), e))?;
     let text = if args.json {
