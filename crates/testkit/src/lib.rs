@@ -20,6 +20,8 @@ pub struct TarEntry {
     pub declared_size: Option<u64>,
     /// PAX records written in an `x` header before the entry.
     pub pax: Vec<(String, Vec<u8>)>,
+    /// Major and minor numbers of a device entry.
+    pub device: (u32, u32),
 }
 
 impl TarEntry {
@@ -33,6 +35,7 @@ impl TarEntry {
             link: Vec::new(),
             declared_size: None,
             pax: Vec::new(),
+            device: (0, 0),
         }
     }
     pub fn mode(mut self, mode: u32) -> Self {
@@ -79,6 +82,13 @@ pub fn hardlink(name: &str, target: &str) -> TarEntry {
 pub fn typed(name: &str, kind: u8) -> TarEntry {
     TarEntry::new(name.as_bytes(), kind)
 }
+/// A character (`b'3'`) or block (`b'4'`) device.
+pub fn device(name: &str, kind: u8, major: u32, minor: u32) -> TarEntry {
+    TarEntry {
+        device: (major, minor),
+        ..TarEntry::new(name.as_bytes(), kind).mode(0o666)
+    }
+}
 
 fn octal(field: &mut [u8], value: u64) {
     let width = field.len() - 1;
@@ -89,7 +99,15 @@ fn octal(field: &mut [u8], value: u64) {
     field[width] = 0;
 }
 
-fn header(name: &[u8], kind: u8, mode: u32, uid: u64, size: u64, link: &[u8]) -> [u8; 512] {
+fn header(
+    name: &[u8],
+    kind: u8,
+    mode: u32,
+    uid: u64,
+    size: u64,
+    link: &[u8],
+    device: (u32, u32),
+) -> [u8; 512] {
     let mut h = [0u8; 512];
     let n = name.len().min(100);
     h[..n].copy_from_slice(&name[..n]);
@@ -103,6 +121,8 @@ fn header(name: &[u8], kind: u8, mode: u32, uid: u64, size: u64, link: &[u8]) ->
     h[157..157 + l].copy_from_slice(&link[..l]);
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
+    octal(&mut h[329..337], u64::from(device.0));
+    octal(&mut h[337..345], u64::from(device.1));
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     let text = format!("{sum:06o}\0 ");
@@ -145,12 +165,15 @@ pub fn tar(entries: &[TarEntry]) -> Vec<u8> {
                 0,
                 body.len() as u64,
                 b"",
+                (0, 0),
             ));
             out.extend_from_slice(&body);
             pad(&mut out);
         }
         let size = e.declared_size.unwrap_or(e.data.len() as u64);
-        out.extend_from_slice(&header(&e.name, e.kind, e.mode, e.uid, size, &e.link));
+        out.extend_from_slice(&header(
+            &e.name, e.kind, e.mode, e.uid, size, &e.link, e.device,
+        ));
         out.extend_from_slice(&e.data);
         pad(&mut out);
     }

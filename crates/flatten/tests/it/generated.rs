@@ -364,3 +364,59 @@ fn unpack_wants_a_new_or_empty_directory() {
         "unpack sample",
     );
 }
+
+#[test]
+fn devices_and_fifos_survive_flatten_and_unpack() {
+    let spec = ImageSpec::new(vec![vec![
+        dir("dev"),
+        device("dev/null", b'3', 1, 3),
+        device("dev/loop9", b'4', 7, 9),
+        typed("dev/pipe", b'6').mode(0o600),
+    ]]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = spec.write(dir.path(), Form::OciTar);
+    let out = dir.path().join("flat");
+    flatten_to(
+        &input,
+        &out,
+        &FlattenOptions {
+            format: Some(OutputFormat::DockerArchive),
+            ..Default::default()
+        },
+    )
+    .expect("flatten");
+    let walk = open(&out).walk(|_| ()).expect("walk");
+    let dev = |p: &[u8]| {
+        walk.files.layers[0]
+            .iter()
+            .find(|r| &*r.path == p)
+            .map(|r| (r.kind, r.device))
+            .expect("entry")
+    };
+    assert_eq!(
+        dev(b"dev/null"),
+        (rharden_image::EntryKind::CharDevice, Some((1, 3)))
+    );
+    assert_eq!(
+        dev(b"dev/loop9"),
+        (rharden_image::EntryKind::BlockDevice, Some((7, 9)))
+    );
+    let root = dir.path().join("root");
+    let report = unpack(&open(&input), &root).expect("unpack");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let pipe = fs::symlink_metadata(root.join("dev/pipe")).expect("fifo");
+    assert!(pipe.file_type().is_fifo());
+    assert_eq!(pipe.mode() & 0o7777, 0o600);
+    match fs::symlink_metadata(root.join("dev/null")) {
+        Ok(m) => {
+            assert!(m.file_type().is_char_device());
+            assert_eq!(m.rdev(), rustix::fs::makedev(1, 3));
+        }
+        // Without CAP_MKNOD the node cannot be made: unpack must say so, not fail or stay silent.
+        Err(_) => assert!(
+            report.notes.iter().any(|n| n.what == "device"),
+            "{:?}",
+            report.notes
+        ),
+    }
+}
