@@ -56,15 +56,35 @@ fn recipe_of(path: &Path) -> String {
         .to_owned()
 }
 
-/// `umoci unpack` of the recipe's OCI archive: the reference tree.
-fn umoci_tree(recipe: &str, work: &Path) -> tree::Tree {
-    let oci = work.join(format!("{recipe}-oci"));
-    let src = fixtures().join("real").join(format!("{recipe}.oci.tar"));
+/// Which build made the image: podman/buildah and skopeo/umoci forms share one filesystem; the
+/// Docker engine's (`.dockerd.tar`) differs (no buildah-injected /etc files).
+fn builder_of(path: &Path) -> &'static str {
+    if path.to_string_lossy().contains(".dockerd.") {
+        "dockerd"
+    } else {
+        "podman"
+    }
+}
+
+/// `umoci unpack` of the recipe as `builder` made it: the reference tree.
+fn umoci_tree(recipe: &str, builder: &str, work: &Path) -> tree::Tree {
+    let oci = work.join(format!("{recipe}-{builder}-oci"));
+    let real = fixtures().join("real");
+    let src = match builder {
+        "dockerd" => format!(
+            "docker-archive:{}",
+            real.join(format!("{recipe}.dockerd.tar")).display()
+        ),
+        _ => format!(
+            "oci-archive:{}",
+            real.join(format!("{recipe}.oci.tar")).display()
+        ),
+    };
     run(Command::new("skopeo")
         .args(["copy", "-q"])
-        .arg(format!("oci-archive:{}", src.display()))
+        .arg(src)
         .arg(format!("oci:{}:img", oci.display())));
-    let bundle = work.join(format!("{recipe}-bundle"));
+    let bundle = work.join(format!("{recipe}-{builder}-bundle"));
     run(Command::new("umoci")
         .args(["unpack", "--image"])
         .arg(format!("{}:img", oci.display()))
@@ -80,7 +100,7 @@ fn open(path: &Path) -> Image {
 fn every_real_image_flattens_exactly_and_loads_in_skopeo() {
     let Some(images) = real_images() else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let mut references: std::collections::BTreeMap<String, tree::Tree> = Default::default();
+    let mut references: std::collections::BTreeMap<(String, &str), tree::Tree> = Default::default();
     let store = work.path().join("store");
     let storage = format!(
         "containers-storage:[vfs@{}/root+{}/runroot]",
@@ -95,9 +115,10 @@ fn every_real_image_flattens_exactly_and_loads_in_skopeo() {
             .and_then(|n| n.to_str())
             .expect("name")
             .to_owned();
+        let builder = builder_of(input);
         let reference = references
-            .entry(recipe.clone())
-            .or_insert_with(|| umoci_tree(&recipe, work.path()));
+            .entry((recipe.clone(), builder))
+            .or_insert_with(|| umoci_tree(&recipe, builder, work.path()));
         let image = open(input);
         let oci = work.path().join(format!("{i}.oci.tar"));
         flatten(
