@@ -8,7 +8,7 @@ use rharden_image::{
 };
 
 use crate::error::FlattenError;
-use crate::plan::{Action, Plan};
+use crate::plan::{Cursor, Plan};
 use crate::tar::{Header, TarWriter};
 
 fn type_flag(kind: EntryKind) -> u8 {
@@ -47,27 +47,15 @@ struct CopySink<'a, W: Write> {
     plan: &'a Plan,
     files: &'a FileIndex,
     tar: &'a mut TarWriter<W>,
-    layer: Option<usize>,
-    position: usize,
+    cursor: Cursor,
     copying: Option<(Box<[u8]>, u64)>,
     copied: u64,
 }
 
 impl<W: Write> LayerSink for CopySink<'_, W> {
     fn entry(&mut self, layer: &LayerInfo, _entry: &Entry<'_>) -> Result<Want, SinkError> {
-        if self.layer != Some(layer.index) {
-            self.layer = Some(layer.index);
-            self.position = 0;
-        }
-        let key = (layer.index, self.position);
-        self.position += 1;
-        let Some(action) = self.plan.actions.get(&key) else {
+        let Some((r, path)) = self.cursor.next(layer.index, self.plan, self.files) else {
             return Ok(Want::Skip);
-        };
-        let r = &self.files.layers[key.0][key.1];
-        let path: &[u8] = match action {
-            Action::Write => &r.path,
-            Action::Carry { path } => path,
         };
         let link = r.link_target.as_deref().unwrap_or_default();
         self.tar.entry(&header(r, path, r.kind, link))?;
@@ -144,8 +132,7 @@ pub fn write_layer<W: Write>(
         plan,
         files,
         tar: &mut *tar,
-        layer: None,
-        position: 0,
+        cursor: Cursor::default(),
         copying: None,
         copied: 0,
     };

@@ -157,6 +157,37 @@ impl Plan {
     }
 }
 
+/// Follows a sequential walk (entries in archive order, layer by layer) to find each entry's
+/// record in the plan: the walk hands sinks entries, the plan speaks of (layer, position).
+#[derive(Debug, Default)]
+pub struct Cursor {
+    layer: Option<usize>,
+    position: usize,
+}
+
+impl Cursor {
+    /// The record written for the next entry of `layer`, and the path to write it at; `None`
+    /// when the entry is not written (dropped, a directory written up front, a later link).
+    pub fn next<'a>(
+        &mut self,
+        layer: usize,
+        plan: &'a Plan,
+        files: &'a FileIndex,
+    ) -> Option<(&'a FileRecord, &'a [u8])> {
+        if self.layer != Some(layer) {
+            self.layer = Some(layer);
+            self.position = 0;
+        }
+        let key = (layer, self.position);
+        self.position += 1;
+        let record = &files.layers[key.0][key.1];
+        match plan.actions.get(&key)? {
+            Action::Write => Some((record, &record.path)),
+            Action::Carry { path } => Some((record, path)),
+        }
+    }
+}
+
 /// The strict ancestors of a normalised path, nearest first (not the root).
 fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = path;

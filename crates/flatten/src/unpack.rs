@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::error::FlattenError;
 use crate::output::temp_dir_for;
-use crate::plan::{Action, Plan};
+use crate::plan::{Cursor, Plan};
 
 /// Something that could not be restored, counted by kind.
 #[derive(Debug, Clone, Serialize)]
@@ -262,33 +262,22 @@ fn create_err(path: &[u8], e: rustix::io::Errno) -> FlattenError {
 }
 
 /// The file being written: its handle, its record, and the path it is written at.
-type OpenFile = (File, (usize, usize), Box<[u8]>);
+type OpenFile<'a> = (File, &'a FileRecord, Box<[u8]>);
 
 struct UnpackSink<'a> {
     tree: &'a mut Tree,
     plan: &'a Plan,
     files: &'a FileIndex,
-    layer: Option<usize>,
-    position: usize,
-    current: Option<OpenFile>,
+    cursor: Cursor,
+    current: Option<OpenFile<'a>>,
 }
 
 impl LayerSink for UnpackSink<'_> {
     fn entry(&mut self, layer: &LayerInfo, _: &Entry<'_>) -> Result<Want, SinkError> {
-        if self.layer != Some(layer.index) {
-            self.layer = Some(layer.index);
-            self.position = 0;
-        }
-        let key = (layer.index, self.position);
-        self.position += 1;
-        let Some(action) = self.plan.actions.get(&key) else {
+        let Some((r, path)) = self.cursor.next(layer.index, self.plan, self.files) else {
             return Ok(Want::Skip);
         };
-        let r = &self.files.layers[key.0][key.1];
-        let path: Box<[u8]> = match action {
-            Action::Write => r.path.clone(),
-            Action::Carry { path } => path.clone(),
-        };
+        let path: Box<[u8]> = path.into();
         if r.kind != EntryKind::File {
             self.tree.special(r, &path)?;
             return Ok(Want::Skip);
@@ -299,7 +288,7 @@ impl LayerSink for UnpackSink<'_> {
             OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rfs::openat(&parent, arg(name), flags, Mode::from_raw_mode(0o600))
             .map_err(|e| create_err(&path, e))?;
-        self.current = Some((File::from(fd), key, path));
+        self.current = Some((File::from(fd), r, path));
         Ok(Want::Content)
     }
 
@@ -316,8 +305,7 @@ impl LayerSink for UnpackSink<'_> {
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
-        if let Some((file, (l, p), path)) = self.current.take() {
-            let r = &self.files.layers[l][p];
+        if let Some((file, r, path)) = self.current.take() {
             self.tree.finish_fd(&file, r, &path)?;
             self.tree.entries += 1;
             self.tree.files += 1;
@@ -385,8 +373,7 @@ pub fn unpack(image: &Image, dir: &Path) -> Result<UnpackReport, FlattenError> {
         tree: &mut tree,
         plan: &plan,
         files: &walk.files,
-        layer: None,
-        position: 0,
+        cursor: Cursor::default(),
         current: None,
     };
     image.walk_each(&mut sink)?;
