@@ -1,4 +1,4 @@
-//! SARIF 2.1.0 output (OASIS, https://docs.oasis-open.org/sarif/sarif/v2.1.0/): one run, the
+//! SARIF 2.1.0 output (OASIS, <https://docs.oasis-open.org/sarif/sarif/v2.1.0/>): one run, the
 //! rules that fired, one result per finding with every location; files as physical locations
 //! (`layer/<n>/<path>`), config keys and build steps as logical ones.
 
