@@ -30,7 +30,10 @@ fn real_images() -> Option<Vec<PathBuf>> {
         .map(|e| e.expect("entry").path())
         .filter(|p| {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            n.contains(".docker") || n.contains(".oci")
+            // The Debian base (130 MB) in two forms is enough here: umoci and podman on all six
+            // would take minutes; the reader's tests read every form.
+            let big = n.starts_with("debian.") && n != "debian.oci.tar" && n != "debian.docker.tar";
+            (n.contains(".docker") || n.contains(".oci")) && !big
         })
         .collect();
     v.sort();

@@ -115,27 +115,35 @@ impl RuleSet {
 
     /// Every secret in `buf`, by rule, in order of position.
     pub fn scan(&self, buf: &[u8]) -> Vec<Match> {
-        // Per rule, the merged windows around its keywords' hits.
-        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        // Per rule, the merged windows around its keywords' hits. Hits come in order of their
+        // end, so each rule's windows merge as they arrive: no list of every hit is kept.
+        let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
+        let mut merged: Vec<(usize, usize, usize)> = Vec::new();
         for hit in self.keywords.find_overlapping_iter(buf) {
             let start = hit.start().saturating_sub(WINDOW);
             let end = (hit.end() + WINDOW).min(buf.len());
             for &rule in &self.keyword_rules[hit.pattern().as_usize()] {
-                windows.push((rule, start, end));
+                match &mut open[rule] {
+                    Some(w) if start <= w.1 => w.1 = w.1.max(end),
+                    slot => {
+                        if let Some((s, e)) = slot.replace((start, end)) {
+                            merged.push((rule, s, e));
+                        }
+                    }
+                }
             }
         }
-        windows.sort_unstable();
-        let mut merged: Vec<(usize, usize, usize)> = Vec::new();
-        for (rule, start, end) in windows {
-            match merged.last_mut() {
-                Some(last) if last.0 == rule && start <= last.2 => last.2 = last.2.max(end),
-                _ => merged.push((rule, start, end)),
-            }
-        }
+        merged.extend(
+            open.iter()
+                .enumerate()
+                .filter_map(|(rule, w)| w.map(|(s, e)| (rule, s, e))),
+        );
         let mut out = Vec::new();
         for (rule, start, end) in merged {
             let window = &buf[start..end];
-            let regex = &self.rules[rule].regex;
+            let Some(regex) = self.rules[rule].regex() else {
+                continue;
+            };
             let group = regex.capture_names().position(|n| n == Some("secret"));
             for caps in regex.captures_iter(window) {
                 let Some(whole) = caps.get(0) else { continue };
@@ -165,7 +173,7 @@ impl RuleSet {
     /// Path rules matching a normalised path.
     pub fn match_path<'a>(&'a self, path: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
         self.path_rules.iter().copied().filter(move |&i| {
-            self.rules[i].regex.is_match(path)
+            self.rules[i].regex().is_some_and(|r| r.is_match(path))
                 && !self.rules[i].allow.iter().any(|a| a.is_match(path))
         })
     }

@@ -1,0 +1,7 @@
+//! The secrets analyzer on real images (every form) and on generated ones.
+
+// Tests say on stderr what they skipped and how much they checked.
+#![allow(clippy::print_stderr)]
+
+mod real;
+mod rules;

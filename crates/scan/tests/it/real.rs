@@ -1,0 +1,185 @@
+//! The secrets recipe (a token in ENV and history, AWS credentials, an SSH key and a secret
+//! file, each deleted by a later layer) in every form: every planted secret is found with the
+//! layer that wrote it, its status, and the layer that removed it.
+
+use std::path::{Path, PathBuf};
+
+use rharden_image::{Image, OpenOptions};
+use rharden_scan::secrets::rules::RuleSet;
+use rharden_scan::{scan, Finding, Policy, ScanOptions, ScanReport, Source, Status};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn run(path: &Path) -> ScanReport {
+    let rules = RuleSet::builtin().expect("rules");
+    let policy = Policy::builtin().expect("policy");
+    let image = Image::open(path, &OpenOptions::default()).expect("open");
+    let options = ScanOptions {
+        rules: &rules,
+        policy: &policy,
+        fail_on: None,
+        baseline: None,
+        show_secrets: true,
+    };
+    scan(&image, path, &options).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+}
+
+fn finding_with<'a>(report: &'a ScanReport, secret: &str) -> &'a Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.evidence.contains(secret) || secret.contains(&f.evidence))
+        .unwrap_or_else(|| panic!("{}: no finding for {secret:.8}…", report.image))
+}
+
+/// Checks the planted secrets of `truth` against a scan of `path` (layer indexes from `truth`).
+fn check(path: &Path, truth: &Value) {
+    let report = run(path);
+    let name = path.display().to_string();
+    let secrets = &truth["secrets"];
+    let files = truth["files"].as_array().expect("files");
+    let file = |p: &str| {
+        files
+            .iter()
+            .find(|f| f["path"] == p)
+            .unwrap_or_else(|| panic!("{p} in expected.json"))
+    };
+
+    // The GitHub token: in ENV and in the build history.
+    let gh = finding_with(&report, secrets["github_token"].as_str().expect("token"));
+    assert!(
+        gh.locations
+            .iter()
+            .any(|l| l.source == Source::Config && l.path == "Env/GITHUB_TOKEN"),
+        "{name}: {gh:?}"
+    );
+    assert!(
+        gh.locations.iter().any(|l| l.source == Source::History),
+        "{name}: token in history"
+    );
+
+    // AWS keys: in the credentials file, written by one layer, deleted by the next, and in history.
+    for key in ["aws_access_key_id", "aws_secret_access_key"] {
+        let f = finding_with(&report, secrets[key].as_str().expect(key));
+        let want = file("root/.aws/credentials");
+        let loc = f
+            .locations
+            .iter()
+            .find(|l| l.source == Source::Layer && l.path == "/root/.aws/credentials")
+            .unwrap_or_else(|| panic!("{name}: {key} not found in the credentials file: {f:?}"));
+        assert_eq!(
+            loc.layer_index,
+            want["layer"].as_u64().map(|v| v as usize),
+            "{name}: {key} layer"
+        );
+        assert_eq!(loc.status, Status::Deleted, "{name}: {key}");
+        assert_eq!(
+            loc.removed_in_layer,
+            want["by_layer"].as_u64().map(|v| v as usize),
+            "{name}: {key} removed in"
+        );
+        assert!(
+            loc.removed_by
+                .as_deref()
+                .is_some_and(|c| c.contains("rm -rf /root/.aws")),
+            "{name}: {loc:?}"
+        );
+        assert!(loc.line.is_some());
+    }
+
+    // The SSH key copied in and then deleted.
+    let ssh = report
+        .findings
+        .iter()
+        .find(|f| {
+            f.rule_id.contains("openssh")
+                && f.locations
+                    .iter()
+                    .any(|l| l.path == "/root/.ssh/id_ed25519")
+        })
+        .unwrap_or_else(|| panic!("{name}: no OpenSSH private key finding"));
+    let want = file("root/.ssh/id_ed25519");
+    let loc = ssh
+        .locations
+        .iter()
+        .find(|l| l.path == "/root/.ssh/id_ed25519")
+        .expect("location");
+    assert_eq!(loc.status, Status::Deleted);
+    assert_eq!(
+        loc.removed_in_layer,
+        want["by_layer"].as_u64().map(|v| v as usize)
+    );
+
+    // The secret file, deleted: found by its name.
+    let secret_file = report
+        .findings
+        .iter()
+        .flat_map(|f| f.locations.iter())
+        .find(|l| l.path == "/tmp/secret_key")
+        .unwrap_or_else(|| panic!("{name}: /tmp/secret_key not reported"));
+    assert_eq!(secret_file.status, Status::Deleted);
+    assert!(
+        report.summary.failed,
+        "{name}: the default policy must fail this image"
+    );
+}
+
+#[test]
+fn committed_example_image() {
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("example/expected.json")).expect("expected"),
+    )
+    .expect("json");
+    check(&fixtures().join("example/leaky.oci.tar"), &truth);
+}
+
+#[test]
+fn secrets_recipe_in_every_form() {
+    let real = fixtures().join("real");
+    if !real.exists() {
+        if std::env::var_os("RHARDEN_SKIP_REAL_IMAGES").is_some() {
+            eprintln!("skipped: tests/fixtures/real is missing (RHARDEN_SKIP_REAL_IMAGES is set)");
+            return;
+        }
+        panic!("tests/fixtures/real is missing: run tests/fixtures/build-images.sh first");
+    }
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("recipes/secrets/expected.json")).expect("expected"),
+    )
+    .expect("json");
+    let mut forms: Vec<PathBuf> = std::fs::read_dir(&real)
+        .expect("real")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("secrets.") && !n.contains("dockerd"))
+        })
+        .collect();
+    forms.sort();
+    assert!(forms.len() >= 6, "only {} forms", forms.len());
+    for form in &forms {
+        check(form, &truth);
+    }
+    eprintln!("checked {} forms of the secrets image", forms.len());
+}
+
+#[test]
+fn images_without_secrets_pass() {
+    let real = fixtures().join("real");
+    if !real.exists() {
+        return;
+    }
+    for name in [
+        "base.oci.tar",
+        "elf.oci.tar",
+        "caps.oci.tar",
+        "fates.docker.tar",
+    ] {
+        let report = run(&real.join(name));
+        assert!(!report.summary.failed, "{name}: {:#?}", report.findings);
+    }
+}
