@@ -75,6 +75,9 @@ pub struct Finding {
     /// The secret, redacted: a few leading characters, then `***`.
     pub evidence: String,
     pub locations: Vec<Location>,
+    /// Fingerprints of findings that belong with this one (an AWS key id and its secret key
+    /// in the same file): together they are a usable credential.
+    pub related: Vec<String>,
 }
 
 /// The fingerprint of a secret under a rule.

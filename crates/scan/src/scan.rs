@@ -325,8 +325,10 @@ pub fn scan(
                 redact(&secret)
             },
             locations,
+            related: Vec::new(),
         });
     }
+    pair_up(&mut findings);
     let stale_baseline: Vec<BaselineEntry> = options
         .baseline
         .map(|b| {
@@ -369,4 +371,31 @@ pub fn scan(
         findings,
         warnings: walk.warnings.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// Rules whose findings make one credential when seen in the same place.
+const PAIRS: &[(&str, &str)] = &[("aws-access-key-id", "aws-secret-access-key")];
+
+/// Links the two halves of a credential found in the same file, config key or build step.
+fn pair_up(findings: &mut [Finding]) {
+    let place = |l: &Location| (l.source, l.layer_index, l.path.clone());
+    let mut links: Vec<(usize, String)> = Vec::new();
+    for (a, b) in PAIRS {
+        for (i, x) in findings.iter().enumerate().filter(|(_, f)| f.rule_id == *a) {
+            for (j, y) in findings.iter().enumerate().filter(|(_, f)| f.rule_id == *b) {
+                if x.locations
+                    .iter()
+                    .any(|l| y.locations.iter().any(|m| place(l) == place(m)))
+                {
+                    links.push((i, y.fingerprint.clone()));
+                    links.push((j, x.fingerprint.clone()));
+                }
+            }
+        }
+    }
+    for (i, fp) in links {
+        if !findings[i].related.contains(&fp) {
+            findings[i].related.push(fp);
+        }
+    }
 }

@@ -90,6 +90,23 @@ fn check(path: &Path, truth: &Value) {
         assert!(loc.line.is_some());
     }
 
+    // The two halves of the AWS credential are linked.
+    let id = finding_with(&report, secrets["aws_access_key_id"].as_str().expect("id"));
+    let key = finding_with(
+        &report,
+        secrets["aws_secret_access_key"].as_str().expect("key"),
+    );
+    assert_eq!(
+        id.related,
+        vec![key.fingerprint.clone()],
+        "{name}: AWS key id not paired"
+    );
+    assert_eq!(
+        key.related,
+        vec![id.fingerprint.clone()],
+        "{name}: AWS secret not paired"
+    );
+
     // The SSH key copied in and then deleted.
     let ssh = report
         .findings
@@ -181,5 +198,33 @@ fn images_without_secrets_pass() {
     ] {
         let report = run(&real.join(name));
         assert!(!report.summary.failed, "{name}: {:#?}", report.findings);
+    }
+}
+
+/// Precision: a plain Debian base image ships documentation, test keys in libraries (GnuTLS)
+/// and example configs; none of it may be reported above low severity.
+#[test]
+fn plain_debian_base_has_no_finding_above_low() {
+    let real = fixtures().join("real");
+    if !real.exists() {
+        return;
+    }
+    for name in ["debian.docker.tar", "debian.oci.tar"] {
+        let path = real.join(name);
+        assert!(
+            path.exists(),
+            "{name} is missing: tests/fixtures/build-images.sh builds it (needs the Debian mirror)"
+        );
+        let report = run(&path);
+        let loud: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity > rharden_scan::Severity::Low)
+            .collect();
+        assert!(loud.is_empty(), "{name}: {loud:#?}");
+        eprintln!(
+            "{name}: {} findings in all (none above low)",
+            report.findings.len()
+        );
     }
 }
