@@ -105,8 +105,8 @@ fn build(pattern: &str) -> Result<Regex, regex::Error> {
 }
 
 impl Rule {
-    /// The compiled regex, built on first use. Every pattern was compiled once when the rules
-    /// were loaded (and the result dropped), so this cannot fail; `None` would match nothing.
+    /// The compiled regex, built on first use. Every pattern was parsed when the rules were
+    /// loaded; one that still fails to compile (over a size limit) matches nothing.
     pub fn regex(&self) -> Option<&Regex> {
         self.compiled
             .get_or_init(|| build(&self.pattern).ok())
@@ -223,9 +223,14 @@ impl RuleSet {
                     format!("keyword {k:?} must be non-empty ASCII"),
                 ));
             }
-            // Compiled now to check it (syntax, size limits), then dropped: kept compiled only
-            // once a keyword needs it.
-            build(&r.regex).map_err(|e| err(at("regex"), format!("invalid regex: {e}")))?;
+            // Parsed now (a cheap syntax check, so a bad rule is an error at load); compiled
+            // only once a keyword needs it.
+            regex_syntax::ParserBuilder::new()
+                .unicode(false)
+                .utf8(false)
+                .build()
+                .parse(&r.regex)
+                .map_err(|e| err(at("regex"), format!("invalid regex: {e}")))?;
             let allow = r
                 .allow
                 .iter()
