@@ -22,6 +22,10 @@ pub enum Command {
     Flatten(FlattenArgs),
     /// Write an image's merged root filesystem into a directory, never outside it.
     Unpack(UnpackArgs),
+    /// Run a root filesystem or OCI bundle hardened: namespaces, read-only root, seccomp, Landlock, non-root.
+    Run(crate::commands::run::RunArgs),
+    /// Show what this kernel supports and what `run` will enforce here.
+    Doctor(crate::commands::doctor::DoctorArgs),
 }
 
 /// Which image in an archive or layout, when it holds several.

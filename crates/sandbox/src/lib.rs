@@ -1,1 +1,63 @@
-//! The hardened runtime behind `rharden run`. Filled by the runtime issue.
+//! A hardened container sandbox: every mechanism on by default, each reporting what the kernel
+//! actually enforced.
+//!
+//! A run creates user, mount, PID, IPC, UTS, network (loopback only) and cgroup namespaces;
+//! `pivot_root`s into a read-only, nosuid, nodev root with size-limited tmpfs on `/tmp` and
+//! `/run`, a fresh `/proc` with Docker's masked and read-only paths, a read-only `/sys` and a
+//! minimal `/dev`; limits pids through the cgroup pids controller; drops every capability and
+//! switches to a non-root user; sets `no_new_privs`; applies Landlock and, last, a deny-by-default
+//! seccomp filter; then a tiny PID 1 forks and `execve`s the workload and supervises it.
+//!
+//! The order of these steps is one straight-line function (`harden.rs`); every raw system call
+//! goes through one module (`sys.rs`), the only one with `unsafe`.
+//!
+//! ```no_run
+//! use rharden_sandbox::{Quiet, Sandbox, SandboxSpec};
+//!
+//! let spec = SandboxSpec::builder("/srv/rootfs", vec!["/bin/true".into()]).build()?;
+//! let outcome = Sandbox::new(spec)?.run(&mut Quiet)?;
+//! for e in &outcome.report.entries {
+//!     println!("{:<16} {:<9} {}", e.mechanism.name(), e.level, e.detail);
+//! }
+//! std::process::exit(outcome.code);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bundle;
+mod caps;
+mod enforcement;
+mod harden;
+mod host;
+mod init;
+mod landlock;
+mod limits;
+mod profile;
+#[cfg(test)]
+mod record;
+mod run;
+mod seccomp;
+mod spec;
+mod sys;
+mod syscall_table;
+
+pub use bundle::{load as load_bundle, parse_size, BundleError, FromBundle};
+pub use caps::Capability;
+pub use enforcement::{Enforcement, Level, Mechanism, Report};
+pub use harden::{HardenError, Step, MASKED_PATHS, READONLY_PATHS};
+pub use host::{detect as detect_host, Feature, HostSupport};
+pub use init::FORWARDED as FORWARDED_SIGNALS;
+pub use landlock::LandlockError;
+pub use profile::{Action, ProfileContext, ProfileError, SeccompProfile, DEFAULT_PROFILE_JSON};
+pub use run::{Outcome, Quiet, RunError, RunObserver, Sandbox};
+pub use seccomp::SeccompError;
+pub use spec::{
+    IdMapping, Limits, Network, SandboxSpec, SandboxSpecBuilder, Seccomp, SpecError, Tmpfs, User,
+    Volume, DEFAULT_PATH,
+};
+pub use sys::{SysError, WaitStatus};
+
+/// Raw probes for the in-container test binary (not a stable API).
+#[doc(hidden)]
+pub mod probe {
+    pub use crate::sys::probe::*;
+}

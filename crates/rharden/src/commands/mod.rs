@@ -1,7 +1,9 @@
 //! One module per subcommand; each resolves its args into library options and renders the result.
 
+pub mod doctor;
 pub mod flatten;
 pub mod inspect;
+pub mod run;
 pub mod scan;
 pub mod unpack;
 
@@ -17,6 +19,8 @@ pub fn dispatch(command: Command) -> Result<Status, CliError> {
         Command::Inspect(args) => inspect::execute(args),
         Command::Flatten(args) => flatten::execute(args),
         Command::Unpack(args) => unpack::execute(args),
+        Command::Run(args) => run::execute(args),
+        Command::Doctor(args) => doctor::execute(args),
     }
 }
 

@@ -1,0 +1,194 @@
+//! The launcher's side of the limits: a cgroup (v2, or v1 as on hybrid hosts) with `pids.max`
+//! and, when asked, a memory limit. The container's side (rlimits) is a step of `harden`.
+//!
+//! The launcher moves the container's PID 1 into the cgroup before releasing it, so every
+//! process of the container is counted from its first fork, and so the cgroup namespace the
+//! container then enters is rooted at its own cgroup.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use crate::enforcement::Level;
+use crate::spec::Limits;
+
+/// Where a controller lives on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControllerMount {
+    /// In the unified (v2) hierarchy at this path.
+    V2(PathBuf),
+    /// In its own v1 hierarchy at this path.
+    V1(PathBuf),
+}
+
+impl ControllerMount {
+    /// "v2 at …" / "v1 at …".
+    pub fn describe(&self) -> String {
+        match self {
+            ControllerMount::V2(p) => format!("cgroup v2 at {}", p.display()),
+            ControllerMount::V1(p) => format!("cgroup v1 at {}", p.display()),
+        }
+    }
+}
+
+fn v2_roots() -> Vec<PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Finds `controller` (`pids`, `memory`): in a v2 hierarchy where it is available, else in its
+/// v1 hierarchy.
+pub fn find_controller(controller: &str) -> Option<ControllerMount> {
+    for root in v2_roots() {
+        if let Ok(list) = fs::read_to_string(root.join("cgroup.controllers")) {
+            if list.split_whitespace().any(|c| c == controller) {
+                return Some(ControllerMount::V2(root));
+            }
+        }
+    }
+    let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    let probe = if controller == "pids" {
+        "pids.current"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    // The root of a v1 hierarchy has cgroup.procs; the probe file exists in children only,
+    // so look for the hierarchy's own marker instead.
+    if v1.join("cgroup.procs").exists() && (v1.join(probe).exists() || v1.join("tasks").exists()) {
+        return Some(ControllerMount::V1(v1));
+    }
+    None
+}
+
+/// The cgroups created for one container (removed by [`Cgroups::remove`]).
+#[derive(Debug, Default)]
+pub struct Cgroups {
+    dirs: Vec<PathBuf>,
+}
+
+/// What was set, for the report.
+#[derive(Debug, Clone)]
+pub struct CgroupOutcome {
+    /// Fully, partially or not.
+    pub level: Level,
+    /// What.
+    pub detail: String,
+}
+
+fn write(path: &Path, value: &str) -> std::io::Result<()> {
+    fs::write(path, value)
+}
+
+fn mkdir(path: &Path) -> std::io::Result<()> {
+    match fs::create_dir(path) {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+impl Cgroups {
+    /// Creates `rharden/<name>` for each requested limit, writes the limits and moves `pid` in.
+    pub fn setup(pid: i32, name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
+        let mut cg = Cgroups::default();
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        let requests: Vec<(&str, u64)> = [("pids", limits.pids), ("memory", limits.memory)]
+            .into_iter()
+            .filter_map(|(c, v)| v.map(|v| (c, v)))
+            .collect();
+        for (controller, value) in &requests {
+            match cg.apply(pid, name, controller, *value) {
+                Ok(detail) => done.push(detail),
+                Err(why) => failed.push(format!("{controller} limit {value} not applied: {why}")),
+            }
+        }
+        let level = if failed.is_empty() {
+            Level::Fully
+        } else if done.is_empty() {
+            Level::Not
+        } else {
+            Level::Partially
+        };
+        let mut detail = done.join("; ");
+        if requests.is_empty() {
+            detail = "no cgroup limits requested".into();
+        }
+        if !failed.is_empty() {
+            if !detail.is_empty() {
+                detail.push_str("; ");
+            }
+            detail.push_str(&failed.join("; "));
+        }
+        (cg, CgroupOutcome { level, detail })
+    }
+
+    fn apply(
+        &mut self,
+        pid: i32,
+        name: &str,
+        controller: &str,
+        value: u64,
+    ) -> Result<String, String> {
+        let mount = find_controller(controller)
+            .ok_or_else(|| format!("no {controller} controller on this host"))?;
+        let (root, v2) = match &mount {
+            ControllerMount::V2(p) => (p.clone(), true),
+            ControllerMount::V1(p) => (p.clone(), false),
+        };
+        let parent = root.join("rharden");
+        let dir = parent.join(name);
+        let err = |what: &str, e: std::io::Error| format!("failed to {what}: {e}");
+        if v2 {
+            // Controllers must be enabled top-down in the parents' subtree_control.
+            let _ = write(
+                &root.join("cgroup.subtree_control"),
+                &format!("+{controller}"),
+            );
+            mkdir(&parent).map_err(|e| err(&format!("create {}", parent.display()), e))?;
+            write(
+                &parent.join("cgroup.subtree_control"),
+                &format!("+{controller}"),
+            )
+            .map_err(|e| err(&format!("enable {controller} in {}", parent.display()), e))?;
+        } else {
+            mkdir(&parent).map_err(|e| err(&format!("create {}", parent.display()), e))?;
+        }
+        mkdir(&dir).map_err(|e| err(&format!("create {}", dir.display()), e))?;
+        if !self.dirs.contains(&dir) {
+            self.dirs.push(dir.clone());
+        }
+        let file = match (controller, v2) {
+            ("pids", _) => "pids.max",
+            ("memory", true) => "memory.max",
+            _ => "memory.limit_in_bytes",
+        };
+        write(&dir.join(file), &value.to_string())
+            .map_err(|e| err(&format!("write {}", dir.join(file).display()), e))?;
+        if controller == "memory" && v2 {
+            let _ = write(&dir.join("memory.swap.max"), "0");
+        }
+        write(&dir.join("cgroup.procs"), &pid.to_string())
+            .map_err(|e| err(&format!("join {}", dir.display()), e))?;
+        Ok(format!(
+            "{controller} {file}={value} ({})",
+            mount.describe()
+        ))
+    }
+
+    /// Removes the cgroups (after the container's processes are gone; retried briefly while
+    /// the kernel finishes tearing them down).
+    pub fn remove(&mut self) {
+        for dir in self.dirs.drain(..) {
+            for attempt in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}

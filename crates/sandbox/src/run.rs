@@ -1,0 +1,568 @@
+//! The launcher: prepares everything on the host side, clones the container's PID 1 into new
+//! namespaces, maps its ids, limits it, releases it, and waits for it while forwarding signals.
+//!
+//! The host `rharden` binary is never re-executed inside the container (CVE-2019-5736): the
+//! container's PID 1 is a *fork* of the launcher that hardens itself and then forks and
+//! `execve`s the workload from the container's own filesystem.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::caps;
+use crate::enforcement::{Level, Mechanism, Report};
+use crate::harden::{self, HardenError, Plan, RootfsSource, TmpfsMount, VolumeMount};
+use crate::init;
+use crate::limits::Cgroups;
+use crate::profile::{ProfileError, SeccompProfile};
+use crate::seccomp::{self, CompiledFilter, SeccompError};
+use crate::spec::{Network, SandboxSpec, Seccomp};
+use crate::sys::{self, Fork, Linux, SysError, Syscalls, WaitStatus};
+
+/// What the container's PID 1 tells the launcher, one JSON message per packet.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Message {
+    /// Hardening is complete; this is what was enforced.
+    Report { report: Report },
+    /// Hardening failed (the message is the error chain).
+    Failed { error: String },
+    /// The workload could not be executed.
+    ExecFailed { error: String, code: i32 },
+}
+
+/// Why a run failed before the workload started (exit 125).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The seccomp profile is invalid.
+    #[error("failed to load the seccomp profile")]
+    Profile(#[from] ProfileError),
+    /// The seccomp profile does not compile.
+    #[error("failed to compile the seccomp profile")]
+    Seccomp(#[from] SeccompError),
+    /// A host-side step failed.
+    #[error("failed to {what}")]
+    Prepare {
+        /// Which step.
+        what: String,
+        /// The call that failed.
+        #[source]
+        source: SysError,
+    },
+    /// A host-side mechanism is unavailable and `--require-all` is set.
+    #[error("failed to enforce {} fully (--require-all): {detail}", mechanism.name())]
+    Required {
+        /// Which mechanism.
+        mechanism: Mechanism,
+        /// What is missing.
+        detail: String,
+    },
+    /// The container's hardening failed.
+    #[error("failed to set up the container: {message}")]
+    Setup {
+        /// The error chain the container reported.
+        message: String,
+        /// What was enforced before the failure (launcher side).
+        report: Report,
+    },
+    /// A spec value cannot be passed to the kernel.
+    #[error("failed to prepare the container")]
+    Plan(#[source] HardenError),
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The exit code: the workload's, 128 + signal, or 126/127 when it could not be executed.
+    pub code: i32,
+    /// How PID 1 ended.
+    pub status: WaitStatus,
+    /// What was enforced.
+    pub report: Report,
+    /// Why the workload could not be executed, if it could not.
+    pub exec_error: Option<String>,
+}
+
+/// Progress of a run, implemented by the CLI (the library never prints).
+pub trait RunObserver {
+    /// The workload was executed (or failed to be); `report` is what is enforced.
+    fn started(&mut self, report: &Report) {
+        let _ = report;
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl RunObserver for Quiet {}
+
+/// A spec with its seccomp filter compiled, ready to run (possibly many times).
+#[derive(Debug)]
+pub struct Sandbox {
+    spec: SandboxSpec,
+    filter: CompiledFilter,
+}
+
+fn prep(what: impl Into<String>) -> impl FnOnce(SysError) -> RunError {
+    let what = what.into();
+    move |source| RunError::Prepare { what, source }
+}
+
+fn cpath(p: &std::path::Path) -> Result<CString, RunError> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| RunError::Prepare {
+        what: format!("use path {}", p.display()),
+        source: SysError::new("path", libc::EINVAL),
+    })
+}
+
+/// A container path as a path relative to the container root (`/tmp` → `tmp`).
+fn relative(p: &std::path::Path) -> Result<CString, RunError> {
+    let bytes = p.as_os_str().as_bytes();
+    let trimmed: &[u8] = {
+        let mut b = bytes;
+        while let [b'/', rest @ ..] = b {
+            b = rest;
+        }
+        b
+    };
+    let trimmed = if trimmed.is_empty() {
+        b"." as &[u8]
+    } else {
+        trimmed
+    };
+    CString::new(trimmed).map_err(|_| RunError::Prepare {
+        what: format!("use path {}", p.display()),
+        source: SysError::new("path", libc::EINVAL),
+    })
+}
+
+impl Sandbox {
+    /// Loads and compiles the seccomp profile of `spec`.
+    pub fn new(spec: SandboxSpec) -> Result<Self, RunError> {
+        let profile = match &spec.seccomp {
+            Seccomp::Default => SeccompProfile::builtin_default()?,
+            Seccomp::Profile(p) => (**p).clone(),
+        };
+        let filter = seccomp::compile(&profile)?;
+        Ok(Sandbox { spec, filter })
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &SandboxSpec {
+        &self.spec
+    }
+
+    /// Runs the workload to completion. Must be called from a single-threaded process (it
+    /// forks, and the child allocates).
+    pub fn run(&self, observer: &mut dyn RunObserver) -> Result<Outcome, RunError> {
+        let spec = &self.spec;
+        let root = sys::geteuid() == 0;
+        let mut report = Report::default();
+
+        // Host side of the mounts: clone the trees while host paths are reachable. The launcher
+        // first takes a private copy of its mount namespace, so the clones belong to no peer
+        // group (on hosts where `/` is shared, a shared clone cannot be moved into the
+        // container's namespace) and nothing it does can propagate to the host.
+        if root {
+            sys::private_mount_namespace().map_err(prep("enter a private mount namespace"))?;
+        }
+        let rootfs_path = cpath(&spec.rootfs)?;
+        let rootfs =
+            if root {
+                RootfsSource::Tree(sys::clone_tree(None, &rootfs_path, true).map_err(prep(
+                    format!("clone the rootfs mount tree {}", spec.rootfs.display()),
+                ))?)
+            } else {
+                RootfsSource::Path(rootfs_path)
+            };
+        let mut volumes = Vec::new();
+        for v in &spec.volumes {
+            let src = cpath(&v.source)?;
+            let tree = sys::clone_tree(None, &src, true)
+                .map_err(prep(format!("clone the volume {}", v.source.display())))?;
+            volumes.push(VolumeMount {
+                tree,
+                target: relative(&v.target)?,
+                directory: v.source.is_dir(),
+                read_only: v.read_only,
+            });
+        }
+        let (chan_parent, chan_child) =
+            sys::seqpacket_pair().map_err(prep("create the launcher channel"))?;
+        let mut writable: Vec<PathBuf> = spec.tmpfs.iter().map(|t| t.target.clone()).collect();
+        writable.extend(
+            spec.volumes
+                .iter()
+                .filter(|v| !v.read_only)
+                .map(|v| v.target.clone()),
+        );
+        writable.push(PathBuf::from("/dev/shm"));
+        if spec.read_write {
+            writable.push(PathBuf::from("/"));
+        }
+        let rlimits = vec![
+            (
+                libc::RLIMIT_NOFILE,
+                spec.limits.nofile.0,
+                spec.limits.nofile.1,
+            ),
+            (libc::RLIMIT_NPROC, spec.limits.nproc.0, spec.limits.nproc.1),
+            (libc::RLIMIT_CORE, spec.limits.core, spec.limits.core),
+        ];
+        let plan = Plan {
+            chan: chan_child,
+            rootfs,
+            attach_point: CString::from(c"/tmp"),
+            read_only: !spec.read_write,
+            become_root: root,
+            cgroup_namespace: true,
+            network_namespace: spec.network == Network::Loopback,
+            setgroups_allowed: root,
+            hostname: spec.hostname.as_bytes().to_vec(),
+            tmpfs: spec
+                .tmpfs
+                .iter()
+                .map(|t| {
+                    Ok(TmpfsMount {
+                        target: relative(&t.target)?,
+                        size: CString::new(t.size.to_string()).unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<_, RunError>>()?,
+            volumes,
+            cwd: cpath(&spec.cwd)?,
+            rlimits,
+            last_cap: caps::last_cap(),
+            keep_caps: spec.caps.iter().map(|c| c.number()).collect(),
+            uid: spec.user.uid,
+            gid: spec.user.gid,
+            writable,
+            restrict_tcp: spec.network == Network::Loopback,
+            seccomp: self.filter.programs.clone(),
+            seccomp_summary: self.filter.summary.clone(),
+            argv: harden::to_cstrings(&spec.args).map_err(RunError::Plan)?,
+            envp: harden::to_cstrings(&spec.env).map_err(RunError::Plan)?,
+            require_all: spec.require_all,
+        };
+
+        // Block the signals the init will forward, so none is lost between clone and the
+        // waiting loop (the container resets its own mask first thing).
+        let signals = init::waited_signals();
+        sys::set_sigmask(&signals, libc::SIG_BLOCK).map_err(prep("block signals"))?;
+        let result = self.launch(plan, chan_parent, &mut report, observer);
+        let _ = sys::set_sigmask(&signals, libc::SIG_UNBLOCK);
+        result
+    }
+
+    fn launch(
+        &self,
+        mut plan: Plan,
+        chan: OwnedFd,
+        report: &mut Report,
+        observer: &mut dyn RunObserver,
+    ) -> Result<Outcome, RunError> {
+        let spec = &self.spec;
+        let root = sys::geteuid() == 0;
+        let mut flags = libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS;
+        if plan.network_namespace {
+            flags |= libc::CLONE_NEWNET;
+        }
+        let mut userns = true;
+        let fork = match sys::clone_namespaces(flags) {
+            Ok(f) => f,
+            // No user namespaces (disabled by sysctl, or the limit reached): as root the rest
+            // still works, with real root dropping to the workload's ids. Loudly.
+            Err(e)
+                if root
+                    && !spec.require_all
+                    && matches!(
+                        e.errno,
+                        libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS
+                    ) =>
+            {
+                userns = false;
+                plan.become_root = false;
+                sys::clone_namespaces(flags & !libc::CLONE_NEWUSER)
+                    .map_err(prep("clone the container process into new namespaces"))?
+            }
+            Err(e) => return Err(prep("clone the container process into new namespaces")(e)),
+        };
+        let pid = match fork {
+            Fork::Child => container_main(&plan),
+            Fork::Parent(pid) => pid,
+        };
+        // The container's copies of the channel end and mount trees are its own now; the
+        // launcher's must go, or the channel never reports EOF.
+        drop(plan);
+
+        let name = format!("rharden-{}-{pid}", sys::getpid());
+        let mut cgroups = Cgroups::default();
+        let released = (|| -> Result<(), RunError> {
+            if userns {
+                write_id_maps(pid, spec, root)?;
+                let m = spec.id_mapping;
+                report.record(
+                    Mechanism::UserNamespace,
+                    Level::Fully,
+                    if root {
+                        format!(
+                            "container ids 0..{} = host ids {}..{} (host root unmapped)",
+                            m.count,
+                            m.host_base,
+                            u64::from(m.host_base) + u64::from(m.count)
+                        )
+                    } else {
+                        format!(
+                            "container uid {} = host uid {} (unprivileged launcher)",
+                            spec.user.uid,
+                            sys::geteuid()
+                        )
+                    },
+                );
+            } else {
+                report.record(
+                    Mechanism::UserNamespace,
+                    Level::Not,
+                    "user namespaces unavailable: the container's root would be the host's root (capabilities are still dropped)",
+                );
+            }
+            // Release the container to build its mounts while the (slow: a cgroup v1 migration
+            // waits for an RCU grace period) cgroup join happens here; it waits for "cg" before
+            // it forks or enters its cgroup namespace.
+            Linux
+                .send(chan.as_fd(), b"go")
+                .map_err(prep("release the container process"))?;
+            let (cg, outcome) = Cgroups::setup(pid, &name, &spec.limits);
+            cgroups = cg;
+            if spec.require_all && outcome.level != Level::Fully {
+                return Err(RunError::Required {
+                    mechanism: Mechanism::Cgroups,
+                    detail: outcome.detail,
+                });
+            }
+            report.record(Mechanism::Cgroups, outcome.level, outcome.detail);
+            Linux
+                .send(chan.as_fd(), b"cg")
+                .map_err(prep("tell the container its cgroup is ready"))
+        })();
+        if let Err(err) = released {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, false);
+            cgroups.remove();
+            // If the container failed first (the launcher's send then fails), its own error
+            // is the one that matters; it is still queued on the channel.
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(n @ 1..) = Linux.recv(chan.as_fd(), &mut buf) {
+                if let Ok(Message::Failed { error }) = serde_json::from_slice::<Message>(&buf[..n])
+                {
+                    return Err(RunError::Setup {
+                        message: error,
+                        report: report.clone(),
+                    });
+                }
+            }
+            return Err(err);
+        }
+
+        // Read what the container reports until the channel closes (the workload's execve
+        // closes it, being O_CLOEXEC) or PID 1 gives up.
+        let mut failure = None;
+        let mut exec_error = None;
+        let mut reported = false;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            // While the container is being built, a SIGTERM/SIGINT/SIGHUP/SIGQUIT to the
+            // launcher cannot be forwarded (PID 1 has no handler yet): it aborts the start.
+            if !sys::poll_readable(chan.as_fd(), 100).map_err(prep("wait for the container"))? {
+                if let Some(sig) =
+                    sys::take_pending(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT])
+                {
+                    let _ = sys::kill(pid, libc::SIGKILL);
+                    let _ = sys::waitpid(pid, false);
+                    cgroups.remove();
+                    return Err(RunError::Setup {
+                        message: format!("interrupted by signal {sig} before the command started"),
+                        report: report.clone(),
+                    });
+                }
+                continue;
+            }
+            let n = match Linux.recv(chan.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            match serde_json::from_slice::<Message>(&buf[..n]) {
+                Ok(Message::Report { report: inner }) => {
+                    reported = true;
+                    report.merge(inner);
+                }
+                Ok(Message::Failed { error }) => failure = Some(error),
+                Ok(Message::ExecFailed { error, .. }) => exec_error = Some(error),
+                Err(e) => failure = Some(format!("unreadable message from the container: {e}")),
+            }
+        }
+        drop(chan);
+        if !reported && failure.is_none() {
+            // PID 1 hardened itself but could not even send its report: its own seccomp
+            // filter refused it (a custom profile too strict for the init).
+            failure = Some(
+                "the container's init stopped after installing the seccomp filter; the profile must allow \
+                 sendto, rt_sigprocmask, rt_sigtimedwait, clone/fork, wait4, kill, execve and exit_group"
+                    .to_owned(),
+            );
+        }
+        if let Some(message) = failure {
+            let _ = sys::waitpid(pid, false);
+            cgroups.remove();
+            return Err(RunError::Setup {
+                message,
+                report: report.clone(),
+            });
+        }
+        observer.started(report);
+
+        // Wait for PID 1, forwarding signals to it (it forwards them to the workload).
+        let signals = init::waited_signals();
+        let status = loop {
+            match sys::waitpid(pid, true) {
+                Ok(Some((_, status))) => break status,
+                Ok(None) => {}
+                Err(e) => {
+                    cgroups.remove();
+                    return Err(prep("wait for the container")(e));
+                }
+            }
+            match sys::sigwait(&signals) {
+                Ok(libc::SIGCHLD) | Err(_) => {}
+                Ok(sig) => {
+                    let _ = sys::kill(pid, sig);
+                }
+            }
+        };
+        cgroups.remove();
+        Ok(Outcome {
+            code: status.code(),
+            status,
+            report: report.clone(),
+            exec_error,
+        })
+    }
+}
+
+/// Writes `/proc/<pid>/{uid,gid}_map`: as root, the configured range (host root unmapped);
+/// unprivileged, the caller's own ids as the workload's (with setgroups denied, as required).
+fn write_id_maps(pid: i32, spec: &SandboxSpec, root: bool) -> Result<(), RunError> {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let write = |file: &str, content: String| {
+        std::fs::write(proc.join(file), content).map_err(|e| RunError::Prepare {
+            what: format!("write /proc/{pid}/{file}"),
+            source: SysError::new("write", e.raw_os_error().unwrap_or(libc::EIO)),
+        })
+    };
+    if root {
+        let m = spec.id_mapping;
+        write("uid_map", format!("0 {} {}\n", m.host_base, m.count))?;
+        write("gid_map", format!("0 {} {}\n", m.host_base, m.count))?;
+    } else {
+        write("setgroups", "deny".into())?;
+        write(
+            "uid_map",
+            format!("{} {} 1\n", spec.user.uid, sys::geteuid()),
+        )?;
+        write(
+            "gid_map",
+            format!("{} {} 1\n", spec.user.gid, sys::getegid()),
+        )?;
+    }
+    Ok(())
+}
+
+fn send(plan: &Plan, message: &Message) {
+    if let Ok(bytes) = serde_json::to_vec(message) {
+        let _ = Linux.send(plan.chan.as_fd(), &bytes);
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The container's PID 1: harden, report, fork the workload, supervise it. Never returns.
+fn container_main(plan: &Plan) -> ! {
+    let sys = Linux;
+    let mut report = Report::default();
+    if let Err(err) = harden::harden(&sys, plan, &mut report) {
+        send(
+            plan,
+            &Message::Failed {
+                error: error_chain(&err),
+            },
+        );
+        sys::exit_now(125);
+    }
+    send(plan, &Message::Report { report });
+    // Block before forking, so no forwarded signal or SIGCHLD is lost before supervise().
+    let signals = init::waited_signals();
+    if let Err(err) = sys::set_sigmask(&signals, libc::SIG_BLOCK) {
+        send(
+            plan,
+            &Message::Failed {
+                error: format!("failed to block signals in the init: {err}"),
+            },
+        );
+        sys::exit_now(125);
+    }
+    match sys.fork() {
+        Ok(Fork::Child) => {
+            let _ = sys::set_sigmask(&[], libc::SIG_SETMASK);
+            let err = harden::exec_workload(&sys, &plan.argv, &plan.envp);
+            let code = harden::exec_failure_code(err);
+            let program = plan
+                .argv
+                .first()
+                .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+                .unwrap_or_default();
+            send(
+                plan,
+                &Message::ExecFailed {
+                    error: format!("failed to execute {program}: {err}"),
+                    code,
+                },
+            );
+            sys::exit_now(code);
+        }
+        Ok(Fork::Parent(workload)) => {
+            // The channel closes when the workload's execve succeeds (O_CLOEXEC) and when this
+            // copy is gone.
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&plan.chan);
+            if let Ok(fd) = u32::try_from(fd) {
+                // Never dropped: this process leaves through exit_now.
+                let _ = sys::close_range(fd, fd);
+            }
+            sys::exit_now(init::supervise(workload));
+        }
+        Err(err) => {
+            send(
+                plan,
+                &Message::Failed {
+                    error: format!("failed to fork the workload: {err}"),
+                },
+            );
+            sys::exit_now(125);
+        }
+    }
+}
