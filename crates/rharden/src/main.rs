@@ -1,5 +1,8 @@
 //! `rharden`: the command-line front end. Only this crate prints and picks exit codes.
 
+// Doc comments on clap structures are help texts (`UID[:GID]`), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod args;
 mod commands;
 mod error;
