@@ -490,3 +490,26 @@ pub fn sample_image() -> ImageSpec {
         ],
     ])
 }
+
+/// The repository's `tests/fixtures` directory.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// `tests/fixtures/real`, the images `tests/fixtures/build-images.sh` builds with real tools.
+/// Missing, it is a test failure with a hint, unless `RHARDEN_SKIP_REAL_IMAGES` is set: then
+/// `None`, and the caller's test says it was skipped.
+pub fn real_fixtures() -> Option<std::path::PathBuf> {
+    let real = fixtures_dir().join("real");
+    if real.exists() {
+        return Some(real);
+    }
+    if std::env::var_os("RHARDEN_SKIP_REAL_IMAGES").is_some() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: tests/fixtures/real is missing (RHARDEN_SKIP_REAL_IMAGES is set)");
+        }
+        return None;
+    }
+    panic!("tests/fixtures/real is missing: run tests/fixtures/build-images.sh first (or set RHARDEN_SKIP_REAL_IMAGES=1)");
+}

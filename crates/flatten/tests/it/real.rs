@@ -11,20 +11,11 @@ use rharden_image::{Image, OpenOptions};
 
 use crate::tree;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+use rharden_testkit::fixtures_dir as fixtures;
 
 /// The real images, or `None` when they are not built and RHARDEN_SKIP_REAL_IMAGES says skip.
 fn real_images() -> Option<Vec<PathBuf>> {
-    let real = fixtures().join("real");
-    if !real.exists() {
-        if std::env::var_os("RHARDEN_SKIP_REAL_IMAGES").is_some() {
-            eprintln!("skipped: tests/fixtures/real is missing (RHARDEN_SKIP_REAL_IMAGES is set)");
-            return None;
-        }
-        panic!("tests/fixtures/real is missing: run tests/fixtures/build-images.sh first (or set RHARDEN_SKIP_REAL_IMAGES=1)");
-    }
+    let real = rharden_testkit::real_fixtures()?;
     let mut v: Vec<PathBuf> = std::fs::read_dir(&real)
         .expect("real")
         .map(|e| e.expect("entry").path())

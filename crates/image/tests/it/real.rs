@@ -13,9 +13,7 @@ use rharden_image::{
 };
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+use rharden_testkit::fixtures_dir as fixtures;
 
 /// Paths (and names) of files that carry a `security.capability` xattr.
 #[derive(Default, Debug)]
@@ -310,14 +308,9 @@ fn committed_example_image() {
 
 #[test]
 fn real_images_in_every_form() {
-    let real = fixtures().join("real");
-    if !real.exists() {
-        if std::env::var_os("RHARDEN_SKIP_REAL_IMAGES").is_some() {
-            eprintln!("skipped: tests/fixtures/real is missing (RHARDEN_SKIP_REAL_IMAGES is set)");
-            return;
-        }
-        panic!("tests/fixtures/real is missing: run tests/fixtures/build-images.sh first (or set RHARDEN_SKIP_REAL_IMAGES=1)");
-    }
+    let Some(real) = rharden_testkit::real_fixtures() else {
+        return;
+    };
     let mut checked = 0;
     let mut recipes: Vec<PathBuf> = std::fs::read_dir(fixtures().join("recipes"))
         .expect("recipes")

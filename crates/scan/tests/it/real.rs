@@ -9,9 +9,7 @@ use rharden_scan::secrets::rules::RuleSet;
 use rharden_scan::{scan, Finding, Policy, ScanOptions, ScanReport, Source, Status};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+use rharden_testkit::fixtures_dir as fixtures;
 
 fn run(path: &Path) -> ScanReport {
     let rules = RuleSet::builtin().expect("rules");
@@ -155,14 +153,9 @@ fn committed_example_image() {
 
 #[test]
 fn secrets_recipe_in_every_form() {
-    let real = fixtures().join("real");
-    if !real.exists() {
-        if std::env::var_os("RHARDEN_SKIP_REAL_IMAGES").is_some() {
-            eprintln!("skipped: tests/fixtures/real is missing (RHARDEN_SKIP_REAL_IMAGES is set)");
-            return;
-        }
-        panic!("tests/fixtures/real is missing: run tests/fixtures/build-images.sh first");
-    }
+    let Some(real) = rharden_testkit::real_fixtures() else {
+        return;
+    };
     let truth: Value = serde_json::from_slice(
         &std::fs::read(fixtures().join("recipes/secrets/expected.json")).expect("expected"),
     )
