@@ -290,7 +290,12 @@ fn layer_count_differs_from_diff_ids() {
     );
 }
 
-fn docker_archive_with_manifest(dir: &Path, layers: &[&str]) -> std::path::PathBuf {
+/// A one-layer docker-archive whose manifest lists `layers`, with `extra` members added.
+fn docker_archive_with_manifest(
+    dir: &Path,
+    layers: &[&str],
+    extra: Vec<TarEntry>,
+) -> std::path::PathBuf {
     let spec = one_layer(vec![file("a", b"a")]);
     let mut entries = spec.docker_entries();
     let config_name = String::from_utf8(entries[1].name.clone()).expect("utf8");
@@ -300,6 +305,7 @@ fn docker_archive_with_manifest(dir: &Path, layers: &[&str]) -> std::path::PathB
         "manifest.json",
         &serde_json::to_vec(&manifest).expect("json"),
     );
+    entries.extend(extra);
     let path = dir.join("bad.tar");
     fs::write(&path, tar(&entries)).expect("write");
     path
@@ -309,7 +315,7 @@ fn docker_archive_with_manifest(dir: &Path, layers: &[&str]) -> std::path::PathB
 fn manifest_naming_a_blob_outside_the_archive() {
     let dir = tempfile::tempdir().expect("tempdir");
     for name in ["../../etc/passwd", "/etc/passwd"] {
-        let path = docker_archive_with_manifest(dir.path(), &[name]);
+        let path = docker_archive_with_manifest(dir.path(), &[name], vec![]);
         let e = open_and_walk(&path, &OpenOptions::default()).expect_err("accepted");
         assert!(matches!(e, ImageError::BlobOutside { .. }), "{name}: {e:?}");
     }
@@ -318,7 +324,7 @@ fn manifest_naming_a_blob_outside_the_archive() {
 #[test]
 fn manifest_naming_a_missing_blob() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = docker_archive_with_manifest(dir.path(), &["nope/layer.tar"]);
+    let path = docker_archive_with_manifest(dir.path(), &["nope/layer.tar"], vec![]);
     let e = open_and_walk(&path, &OpenOptions::default()).expect_err("accepted");
     assert!(matches!(e, ImageError::MissingBlob { .. }), "{e:?}");
 }
@@ -326,21 +332,8 @@ fn manifest_naming_a_missing_blob() {
 #[test]
 fn member_symlink_leaving_the_archive() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = one_layer(vec![file("a", b"a")]);
-    let mut entries = spec.docker_entries();
-    entries.push(symlink("evil/layer.tar", "../../../etc/passwd"));
-    let config_name = String::from_utf8(entries[1].name.clone()).expect("utf8");
-    let manifest = serde_json::json!([{"Config": config_name, "Layers": ["evil/layer.tar"]}]);
-    let idx = entries
-        .iter()
-        .position(|e| e.name == b"manifest.json")
-        .expect("manifest");
-    entries[idx] = file(
-        "manifest.json",
-        &serde_json::to_vec(&manifest).expect("json"),
-    );
-    let path = dir.path().join("bad.tar");
-    fs::write(&path, tar(&entries)).expect("write");
+    let evil = vec![symlink("evil/layer.tar", "../../../etc/passwd")];
+    let path = docker_archive_with_manifest(dir.path(), &["evil/layer.tar"], evil);
     let e = open_and_walk(&path, &OpenOptions::default()).expect_err("accepted");
     assert!(matches!(e, ImageError::MemberLinkEscape { .. }), "{e:?}");
 }
@@ -348,22 +341,8 @@ fn member_symlink_leaving_the_archive() {
 #[test]
 fn member_symlink_loop() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = one_layer(vec![file("a", b"a")]);
-    let mut entries = spec.docker_entries();
-    entries.push(symlink("l1", "l2"));
-    entries.push(symlink("l2", "l1"));
-    let config_name = String::from_utf8(entries[1].name.clone()).expect("utf8");
-    let manifest = serde_json::json!([{"Config": config_name, "Layers": ["l1"]}]);
-    let idx = entries
-        .iter()
-        .position(|e| e.name == b"manifest.json")
-        .expect("manifest");
-    entries[idx] = file(
-        "manifest.json",
-        &serde_json::to_vec(&manifest).expect("json"),
-    );
-    let path = dir.path().join("loop.tar");
-    fs::write(&path, tar(&entries)).expect("write");
+    let links = vec![symlink("l1", "l2"), symlink("l2", "l1")];
+    let path = docker_archive_with_manifest(dir.path(), &["l1"], links);
     let e = open_and_walk(&path, &OpenOptions::default()).expect_err("accepted");
     assert!(matches!(e, ImageError::MemberLinkEscape { .. }), "{e:?}");
 }
