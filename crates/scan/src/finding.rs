@@ -78,6 +78,43 @@ pub struct Finding {
     /// Fingerprints of findings that belong with this one (an AWS key id and its secret key
     /// in the same file): together they are a usable credential.
     pub related: Vec<String>,
+    /// Category-specific facts (`mode`, `uid`, `capabilities`, `pie`, `wasted_bytes`, …).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// How to fix it (and, for bloat, what that saves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    /// A finding of a non-secret analyzer: `key` (usually the path) makes the fingerprint, so
+    /// the same problem at the same place keeps its fingerprint across rebuilds.
+    pub fn new(
+        rule_id: &str,
+        category: &'static str,
+        severity: Severity,
+        title: impl Into<String>,
+        key: &[u8],
+    ) -> Self {
+        Self {
+            rule_id: rule_id.to_owned(),
+            category,
+            severity,
+            title: title.into(),
+            fingerprint: fingerprint(rule_id, key),
+            evidence: String::new(),
+            locations: Vec::new(),
+            related: Vec::new(),
+            details: serde_json::Map::new(),
+            fix: None,
+        }
+    }
+
+    /// Adds one `details` entry.
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
 }
 
 /// The fingerprint of a secret under a rule.

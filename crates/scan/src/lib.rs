@@ -5,6 +5,7 @@
 //! overwritten and hidden files included), the config (Env, Labels, Cmd, Entrypoint) and every
 //! build step's command.
 
+pub mod analysis;
 pub mod finding;
 pub mod policy;
 pub mod sarif;

@@ -110,14 +110,7 @@ struct RawHit {
     location: Location,
 }
 
-fn status_of(fate: Fate) -> Status {
-    match fate {
-        Fate::Present => Status::Present,
-        Fate::Deleted { .. } => Status::Deleted,
-        Fate::Overwritten { .. } => Status::Overwritten,
-        Fate::Hidden { .. } => Status::Hidden,
-    }
-}
+use crate::analysis::status_of;
 
 /// Scans `image` (opened from `path`) for secrets.
 pub fn scan(
@@ -326,6 +319,8 @@ pub fn scan(
             },
             locations,
             related: Vec::new(),
+            details: serde_json::Map::new(),
+            fix: None,
         });
     }
     pair_up(&mut findings);
