@@ -43,6 +43,8 @@ fn header<'a>(r: &'a FileRecord, path: &'a [u8], kind: EntryKind, link: &'a [u8]
 const NO_XATTRS: &[Xattr] = &[];
 
 /// Copies the winners of each layer into the tar as the walk streams them.
+/// Every entry it writes is also shown to `observer`, with its content: whatever the observer
+/// concludes is about the output's bytes, not about a model of them.
 struct CopySink<'a, W: Write> {
     plan: &'a Plan,
     files: &'a FileIndex,
@@ -50,15 +52,19 @@ struct CopySink<'a, W: Write> {
     cursor: Cursor,
     copying: Option<(Box<[u8]>, u64)>,
     copied: u64,
+    observer: &'a mut dyn LayerSink,
+    observing: bool,
 }
 
 impl<W: Write> LayerSink for CopySink<'_, W> {
-    fn entry(&mut self, layer: &LayerInfo, _entry: &Entry<'_>) -> Result<Want, SinkError> {
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        self.observing = false;
         let Some((r, path)) = self.cursor.next(layer.index, self.plan, self.files) else {
             return Ok(Want::Skip);
         };
         let link = r.link_target.as_deref().unwrap_or_default();
         self.tar.entry(&header(r, path, r.kind, link))?;
+        self.observing = self.observer.entry(layer, entry)? == Want::Content;
         if r.kind == EntryKind::File {
             self.copying = Some((path.into(), r.size));
             self.copied = 0;
@@ -70,10 +76,16 @@ impl<W: Write> LayerSink for CopySink<'_, W> {
     fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
         self.copied += chunk.len() as u64;
         self.tar.content(chunk)?;
+        if self.observing {
+            self.observer.content(chunk)?;
+        }
         Ok(())
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
+        if std::mem::take(&mut self.observing) {
+            self.observer.end_entry()?;
+        }
         if let Some((path, want)) = self.copying.take() {
             if self.copied != want {
                 return Err(Box::new(FlattenError::SizeMismatch {
@@ -95,6 +107,7 @@ pub fn write_layer<W: Write>(
     files: &FileIndex,
     plan: &Plan,
     tar: &mut TarWriter<W>,
+    observer: &mut dyn LayerSink,
 ) -> Result<(), FlattenError> {
     let io = |source| FlattenError::Compress { source };
     for &(l, p) in &plan.dirs {
@@ -135,6 +148,8 @@ pub fn write_layer<W: Write>(
         cursor: Cursor::default(),
         copying: None,
         copied: 0,
+        observer,
+        observing: false,
     };
     image.walk_each(&mut sink)?;
     for link in &plan.links {

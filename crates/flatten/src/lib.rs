@@ -20,7 +20,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rharden_image::{Digest, Image, ImageFormat};
+use rharden_image::{Digest, Image, ImageFormat, LayerInfo, LayerSink, Walk};
 use serde::Serialize;
 
 pub use compress::Codec;
@@ -120,6 +120,25 @@ pub fn flatten(
     out: &Path,
     options: &FlattenOptions,
 ) -> Result<FlattenReport, FlattenError> {
+    flatten_observed(image, input, out, options, |_| (), &mut ()).map(|(report, _)| report)
+}
+
+/// [`flatten`], with analyzers riding along at no extra read: `make_sink` gives a sink per
+/// input layer for the first pass (which reads every layer anyway), and `output` sees every
+/// entry of the squashed layer, content included, as it is written. Returns the first pass's
+/// walk with its sinks.
+pub fn flatten_observed<S, F>(
+    image: &Image,
+    input: &Path,
+    out: &Path,
+    options: &FlattenOptions,
+    make_sink: F,
+    output: &mut dyn LayerSink,
+) -> Result<(FlattenReport, Walk<S>), FlattenError>
+where
+    S: LayerSink + Send,
+    F: Fn(&LayerInfo) -> S + Sync,
+{
     check_target(input, out, options.force)?;
     let format = options.format.unwrap_or(match image.format {
         ImageFormat::DockerArchive | ImageFormat::DockerArchiveOci => OutputFormat::DockerArchive,
@@ -135,8 +154,8 @@ pub fn flatten(
         });
     let from = options.from_layer;
 
-    // Pass 1: metadata only, every layer in parallel: who wins where.
-    let walk = image.walk(|_| ())?;
+    // Pass 1: every layer in parallel: who wins where (and whatever the sinks collect).
+    let walk = image.walk(make_sink)?;
     let plan = Plan::new(&walk.files, from)?;
 
     // Pass 2: the winners, streamed into one layer in a temporary file beside the target.
@@ -149,7 +168,7 @@ pub fn flatten(
     let file = File::create(&layer_path).map_err(write_err)?;
     let encoder = compress::ParallelEncoder::new(BufWriter::with_capacity(1 << 20, file), codec);
     let mut tar = tar::TarWriter::new(encoder);
-    layer::write_layer(image, &walk.files, &plan, &mut tar)?;
+    layer::write_layer(image, &walk.files, &plan, &mut tar, output)?;
     let entries = tar.entries();
     let (encoder, diff_sha, uncompressed_size) = tar
         .finish()
@@ -218,7 +237,7 @@ pub fn flatten(
         }
     }
     fs::rename(&built, out).map_err(place_err)?;
-    Ok(FlattenReport {
+    let report = FlattenReport {
         output: out.to_owned(),
         format,
         compression: codec,
@@ -235,5 +254,6 @@ pub fn flatten(
         history_commands_dropped,
         config_digest,
         manifest_digest,
-    })
+    };
+    Ok((report, walk))
 }

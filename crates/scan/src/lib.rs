@@ -14,4 +14,7 @@ pub mod secrets;
 
 pub use finding::{Finding, Location, Severity, Source, Status};
 pub use policy::{Policy, PolicyError};
-pub use scan::{scan, Baseline, BaselineEntry, ScanError, ScanOptions, ScanReport, Summary};
+pub use scan::{
+    config_secrets, report_from_walk, scan, skip_paths, Baseline, BaselineEntry, ScanError,
+    ScanOptions, ScanReport, Summary,
+};

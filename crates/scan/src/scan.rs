@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use regex::bytes::Regex;
-use rharden_image::{EntryKind, Fate, Image, ImageError};
+use rharden_image::{EntryKind, Fate, Image, ImageError, Walk};
 use serde::Serialize;
 
 use crate::finding::{fingerprint, redact, Finding, Location, Severity, Source, Status};
@@ -121,50 +121,22 @@ pub fn scan(
     if image.layers.is_empty() {
         return Err(ScanError::NoLayers);
     }
-    let rules = options.rules;
-    let skip: Vec<Regex> = options
-        .policy
+    let skip = skip_paths(options.policy);
+    let walk = image.walk(|_| SecretSink::new(options.rules, &skip))?;
+    Ok(report_from_walk(image, path, &walk, options))
+}
+
+/// The files a policy allows: the secrets sink does not read them.
+pub fn skip_paths(policy: &Policy) -> Vec<Regex> {
+    policy
         .allowed_paths
         .iter()
         .map(|(r, _)| r.clone())
-        .collect();
-    let walk = image.walk(|_| SecretSink::new(rules, &skip))?;
-    let mut hits: Vec<RawHit> = Vec::new();
+        .collect()
+}
 
-    for (l, sink) in walk.sinks.iter().enumerate() {
-        if sink.hits.is_empty() {
-            continue;
-        }
-        // Fates of this layer's files, for the paths that had hits.
-        let fates: HashMap<&[u8], Fate> = walk.files.layers[l]
-            .iter()
-            .filter(|r| r.kind == EntryKind::File)
-            .map(|r| (&r.path[..], r.fate))
-            .collect();
-        for hit in &sink.hits {
-            let fate = fates.get(&hit.path[..]).copied().unwrap_or(Fate::Present);
-            let by = fate.by_layer();
-            hits.push(RawHit {
-                rule: hit.rule,
-                secret: hit.secret.clone(),
-                location: Location {
-                    source: Source::Layer,
-                    layer_index: Some(l),
-                    layer_digest: Some(walk.layers[l].digest.to_string()),
-                    created_by: image.layers[l].created_by().map(str::to_owned),
-                    path: format!("/{}", String::from_utf8_lossy(&hit.path)),
-                    line: hit.line,
-                    status: status_of(fate),
-                    removed_in_layer: by,
-                    removed_by: by
-                        .and_then(|b| image.layers[b].created_by())
-                        .map(str::to_owned),
-                },
-            });
-        }
-    }
-
-    // The config and the build commands, as text.
+/// The config's and history's texts that can hold secrets: (source, key, text, layer).
+fn config_texts(image: &Image) -> Vec<(Source, String, String, Option<usize>)> {
     let config = &image.config.config;
     let mut texts: Vec<(Source, String, String, Option<usize>)> = Vec::new();
     for kv in config.env.iter().flatten() {
@@ -207,6 +179,63 @@ pub fn scan(
             ));
         }
     }
+    texts
+}
+
+/// Every secret value the rules find in the image's config and history (no layer is read).
+pub fn config_secrets(rules: &RuleSet, image: &Image) -> Vec<Vec<u8>> {
+    config_texts(image)
+        .into_iter()
+        .flat_map(|(_, _, text, _)| rules.scan(text.as_bytes()).into_iter().map(|m| m.secret))
+        .collect()
+}
+
+/// The report of a walk already made with a [`SecretSink`] per layer (by [`scan`], or by a
+/// command that reads the layers for its own purpose, like flatten).
+pub fn report_from_walk(
+    image: &Image,
+    path: &Path,
+    walk: &Walk<SecretSink<'_>>,
+    options: &ScanOptions<'_>,
+) -> ScanReport {
+    let rules = options.rules;
+    let mut hits: Vec<RawHit> = Vec::new();
+
+    for (l, sink) in walk.sinks.iter().enumerate() {
+        if sink.hits.is_empty() {
+            continue;
+        }
+        // Fates of this layer's files, for the paths that had hits.
+        let fates: HashMap<&[u8], Fate> = walk.files.layers[l]
+            .iter()
+            .filter(|r| r.kind == EntryKind::File)
+            .map(|r| (&r.path[..], r.fate))
+            .collect();
+        for hit in &sink.hits {
+            let fate = fates.get(&hit.path[..]).copied().unwrap_or(Fate::Present);
+            let by = fate.by_layer();
+            hits.push(RawHit {
+                rule: hit.rule,
+                secret: hit.secret.clone(),
+                location: Location {
+                    source: Source::Layer,
+                    layer_index: Some(l),
+                    layer_digest: Some(walk.layers[l].digest.to_string()),
+                    created_by: image.layers[l].created_by().map(str::to_owned),
+                    path: format!("/{}", String::from_utf8_lossy(&hit.path)),
+                    line: hit.line,
+                    status: status_of(fate),
+                    removed_in_layer: by,
+                    removed_by: by
+                        .and_then(|b| image.layers[b].created_by())
+                        .map(str::to_owned),
+                },
+            });
+        }
+    }
+
+    // The config and the build commands, as text.
+    let texts = config_texts(image);
     for (source, key, text, layer) in texts {
         for m in rules.scan(text.as_bytes()) {
             let line = text.as_bytes()[..m.start]
@@ -345,7 +374,7 @@ pub fn scan(
     for f in &findings {
         *by_severity.entry(f.severity.name()).or_insert(0) += 1;
     }
-    Ok(ScanReport {
+    ScanReport {
         schema_version: 1,
         image: path.display().to_string(),
         format: image.format.name(),
@@ -365,7 +394,7 @@ pub fn scan(
         },
         findings,
         warnings: walk.warnings.iter().map(ToString::to_string).collect(),
-    })
+    }
 }
 
 /// Rules whose findings make one credential when seen in the same place.

@@ -3,8 +3,12 @@
 use std::fmt::Write as _;
 
 use rharden_flatten::{Codec, FlattenOptions, FlattenReport, OutputFormat};
-use rharden_image::{Image, OpenOptions};
+use std::collections::HashSet;
+
+use rharden_image::{Image, OpenOptions, Walk};
+use rharden_scan::finding::fingerprint;
 use rharden_scan::secrets::rules::RuleSet;
+use rharden_scan::secrets::sink::SecretSink;
 use rharden_scan::{Policy, ScanOptions};
 use serde::Serialize;
 
@@ -34,9 +38,31 @@ pub fn execute(args: FlattenArgs) -> Result<Status, CliError> {
         keep_history: args.keep_history,
         force: args.force,
     };
-    let report = rharden_flatten::flatten(&image, &args.image, &args.output, &options)
-        .map_err(|e| CliError::new(what(), e))?;
-    let proof = secrets_proof(&image, &args)?;
+    // The secrets proof rides on flatten's own two passes: the first reads every input layer
+    // (every stored file, deleted ones too), the second sees every byte written to the output.
+    let rules =
+        RuleSet::builtin().map_err(|e| CliError::new("load the built-in secret rules", e))?;
+    let policy = Policy::default();
+    let skip = rharden_scan::skip_paths(&policy);
+    let mut written = SecretSink::new(&rules, &skip);
+    let (report, walk) = rharden_flatten::flatten_observed(
+        &image,
+        &args.image,
+        &args.output,
+        &options,
+        |_| SecretSink::new(&rules, &skip),
+        &mut written,
+    )
+    .map_err(|e| CliError::new(what(), e))?;
+    let proof = secrets_proof(
+        &image,
+        &args,
+        &rules,
+        &policy,
+        &walk,
+        &written,
+        report.layers_kept,
+    )?;
     let text = if args.json {
         let doc = Proofed {
             report: &report,
@@ -100,24 +126,41 @@ struct ProofEntry {
     evidence: String,
 }
 
-/// Scans input and output with the built-in rules: the proof that deleted secrets are gone.
-fn secrets_proof(input: &Image, args: &FlattenArgs) -> Result<SecretsProof, CliError> {
-    let rules =
-        RuleSet::builtin().map_err(|e| CliError::new("load the built-in secret rules", e))?;
-    let policy = Policy::default();
+/// The input's findings (from flatten's first pass), split by whether the output still holds
+/// each secret: in the squashed layer as written, in a kept lower layer (copied byte for byte),
+/// or in the output's config and history (read back from the output).
+fn secrets_proof(
+    input: &Image,
+    args: &FlattenArgs,
+    rules: &RuleSet,
+    policy: &Policy,
+    walk: &Walk<SecretSink<'_>>,
+    written: &SecretSink<'_>,
+    layers_kept: usize,
+) -> Result<SecretsProof, CliError> {
     let options = ScanOptions {
-        rules: &rules,
-        policy: &policy,
+        rules,
+        policy,
         fail_on: None,
         baseline: None,
         show_secrets: false,
     };
-    let before = rharden_scan::scan(input, &args.image, &options)
-        .map_err(|e| CliError::new("scan the input for the proof", e))?;
+    let before = rharden_scan::report_from_walk(input, &args.image, walk, &options);
     let output = Image::open(&args.output, &OpenOptions::default())
-        .map_err(|e| CliError::new("read back the output", e))?;
-    let after = rharden_scan::scan(&output, &args.output, &options)
-        .map_err(|e| CliError::new("scan the output for the proof", e))?;
+        .map_err(|e| CliError::new("read back the output's config", e))?;
+    let mut values: HashSet<Vec<u8>> = rharden_scan::config_secrets(rules, &output)
+        .into_iter()
+        .collect();
+    values.extend(written.hits.iter().map(|h| h.secret.clone()));
+    for sink in &walk.sinks[..layers_kept] {
+        values.extend(sink.hits.iter().map(|h| h.secret.clone()));
+    }
+    // A finding's fingerprint is (rule, value); the output may match a value under another
+    // rule (less context around it), so every rule's fingerprint of every value counts.
+    let still: HashSet<String> = values
+        .iter()
+        .flat_map(|v| rules.rules.iter().map(move |r| fingerprint(&r.id, v)))
+        .collect();
     let entry = |f: &rharden_scan::Finding| ProofEntry {
         rule_id: f.rule_id.clone(),
         severity: f.severity.name(),
@@ -125,18 +168,13 @@ fn secrets_proof(input: &Image, args: &FlattenArgs) -> Result<SecretsProof, CliE
         fingerprint: f.fingerprint.clone(),
         evidence: f.evidence.clone(),
     };
-    let still: std::collections::HashSet<&str> = after
-        .findings
-        .iter()
-        .map(|f| f.fingerprint.as_str())
-        .collect();
     let (remaining, removed): (Vec<_>, Vec<_>) = before
         .findings
         .iter()
-        .partition(|f| still.contains(f.fingerprint.as_str()));
+        .partition(|f| still.contains(&f.fingerprint));
     Ok(SecretsProof {
         before: before.findings.len(),
-        after: after.findings.len(),
+        after: remaining.len(),
         removed: removed.into_iter().map(entry).collect(),
         remaining: remaining.into_iter().map(entry).collect(),
     })

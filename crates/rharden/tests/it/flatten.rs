@@ -199,3 +199,62 @@ fn flatten_proves_which_secrets_are_gone() {
             .iter()
             .all(|l| l["status"] == "present")));
 }
+
+/// With `--from-layer`, the kept lower layers still store what the squashed ones deleted: the
+/// proof must say so (the AWS credentials of layer 4 stay; the SSH key of layer 6 goes).
+#[test]
+fn flatten_proof_counts_what_kept_layers_still_hold() {
+    let Some(real) = rharden_testkit::real_fixtures() else {
+        eprintln!("skipped: no real fixtures (run tests/fixtures/build-images.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = real.join("secrets.oci.tar");
+    let out = dir.path().join("flat.tar");
+    let o = rharden(&[
+        "flatten",
+        input.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+        "--from-layer",
+        "6",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let rules = |key: &str| -> Vec<String> {
+        v["secrets"][key]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|f| f["rule_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (removed, remaining) = (rules("removed"), rules("remaining"));
+    assert!(
+        remaining.iter().any(|r| r.starts_with("aws-")),
+        "{remaining:?}"
+    );
+    assert!(
+        !removed.iter().any(|r| r.starts_with("aws-")),
+        "{removed:?}"
+    );
+    assert!(removed.iter().any(|r| r.contains("openssh")), "{removed:?}");
+    // And a scan of the output agrees with the proof.
+    let scan = rharden(&["scan", out.to_str().expect("utf8"), "--format", "json"]);
+    let s: serde_json::Value = serde_json::from_slice(&scan.stdout).expect("json");
+    let found: Vec<&str> = s["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["fingerprint"].as_str())
+        .collect();
+    for f in v["secrets"]["remaining"].as_array().expect("remaining") {
+        let fp = f["fingerprint"].as_str().expect("fingerprint");
+        assert!(found.contains(&fp), "remaining {f} not found by scan");
+    }
+    for f in v["secrets"]["removed"].as_array().expect("removed") {
+        let fp = f["fingerprint"].as_str().expect("fingerprint");
+        assert!(!found.contains(&fp), "removed {f} still found by scan");
+    }
+}
