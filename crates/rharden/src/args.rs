@@ -123,6 +123,19 @@ pub enum ScanFormat {
     Table,
     Json,
     Sarif,
+    /// One self-contained HTML file: the audit report.
+    Html,
+    /// For a pull-request comment (at most 65,000 characters).
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzerArg {
+    Secrets,
+    Privilege,
+    Elf,
+    Bloat,
+    Hygiene,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -162,6 +175,9 @@ pub struct ScanArgs {
     /// Show secret values in full (redacted by default, everywhere).
     #[arg(long)]
     pub show_secrets: bool,
+    /// Run only these analyzers [default: the policy's, which is all of them].
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    pub analyzers: Option<Vec<AnalyzerArg>>,
     #[command(flatten)]
     pub selection: ImageSelection,
 }

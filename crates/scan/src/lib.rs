@@ -7,6 +7,8 @@
 
 pub mod analysis;
 pub mod finding;
+pub mod html;
+pub mod markdown;
 pub mod policy;
 pub mod sarif;
 mod scan;
@@ -15,6 +17,6 @@ pub mod secrets;
 pub use finding::{Finding, Location, Severity, Source, Status};
 pub use policy::{Policy, PolicyError};
 pub use scan::{
-    config_secrets, report_from_walk, scan, skip_paths, Baseline, BaselineEntry, ScanError,
-    ScanOptions, ScanReport, Summary,
+    config_secrets, report_from_walk, scan, skip_paths, Baseline, BaselineEntry, LayerRow,
+    ScanError, ScanOptions, ScanReport, Summary,
 };

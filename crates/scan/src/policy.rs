@@ -16,10 +16,48 @@ struct PolicyDoc {
     #[serde(default)]
     description: Option<String>,
     fail_on: Severity,
+    /// Analyzers to run (default: all).
+    #[serde(default)]
+    analyzers: Option<Vec<Analyzer>>,
     #[serde(default)]
     allow: AllowDoc,
+    /// Severity per rule id, replacing the analyzer's.
+    #[serde(default)]
+    severity: std::collections::BTreeMap<String, Severity>,
+    #[serde(default)]
+    require: Option<RequireDoc>,
+    #[serde(default)]
+    bloat: Option<BloatDoc>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequireDoc {
+    /// The image must not run as root: the hygiene finding for it gets `severity`.
+    #[serde(default)]
+    non_root_user: bool,
+    /// ELF protections every binary must have (`pie`, `relro`, `nx`, `canary`, `fortify`,
+    /// `cet`): the findings for a missing one get `severity`.
+    #[serde(default)]
+    elf: Vec<ElfProtection>,
+    severity: Severity,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BloatDoc {
+    /// dive's efficiency score must be at least this (0..=1).
+    #[serde(default)]
+    min_efficiency: Option<f64>,
+    #[serde(default)]
+    max_wasted_bytes: Option<u64>,
+    /// Wasted bytes as a percentage of all bytes stored in the layers.
+    #[serde(default)]
+    max_wasted_percent: Option<f64>,
+    severity: Severity,
+    reason: String,
+}
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllowDoc {
@@ -29,8 +67,99 @@ struct AllowDoc {
     paths: Vec<AllowPath>,
     #[serde(default)]
     fingerprints: Vec<AllowFingerprint>,
+    /// Setuid/setgid files and file capabilities that are expected (`usr/bin/passwd`).
+    #[serde(default)]
+    setuid: Vec<AllowPath>,
+    /// Any finding of one rule at matching paths.
+    #[serde(default)]
+    findings: Vec<AllowFinding>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowFinding {
+    rule: String,
+    /// A regex over the location's path (no leading `/` for files).
+    path: String,
+    reason: String,
+}
+
+/// The analyzers `scan` can run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Analyzer {
+    Secrets,
+    Privilege,
+    Elf,
+    Bloat,
+    Hygiene,
+}
+
+impl Analyzer {
+    pub const ALL: [Analyzer; 5] = [
+        Self::Secrets,
+        Self::Privilege,
+        Self::Elf,
+        Self::Bloat,
+        Self::Hygiene,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Secrets => "secrets",
+            Self::Privilege => "privilege",
+            Self::Elf => "elf",
+            Self::Bloat => "bloat",
+            Self::Hygiene => "hygiene",
+        }
+    }
+}
+
+/// ELF protections a policy can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElfProtection {
+    Pie,
+    Relro,
+    Nx,
+    Canary,
+    Fortify,
+    Cet,
+}
+
+impl ElfProtection {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pie => "pie",
+            Self::Relro => "relro",
+            Self::Nx => "nx",
+            Self::Canary => "canary",
+            Self::Fortify => "fortify",
+            Self::Cet => "cet",
+        }
+    }
+}
+
+/// What a policy requires beyond the threshold, with the severity a breach gets.
+#[derive(Debug, Clone)]
+pub struct Requirements {
+    pub non_root_user: bool,
+    pub elf: Vec<ElfProtection>,
+    pub severity: Severity,
+    pub reason: String,
+}
+
+/// Limits on waste; crossing one is a finding of `severity`.
+#[derive(Debug, Clone)]
+pub struct BloatLimits {
+    pub min_efficiency: Option<f64>,
+    pub max_wasted_bytes: Option<u64>,
+    pub max_wasted_percent: Option<f64>,
+    pub severity: Severity,
+    pub reason: String,
+}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllowRule {
@@ -66,20 +195,35 @@ pub struct PolicyError {
 #[derive(Debug)]
 pub struct Policy {
     pub name: String,
+    pub description: Option<String>,
     pub fail_on: Severity,
+    pub analyzers: Vec<Analyzer>,
     pub allowed_rules: Vec<(String, String)>,
     pub allowed_paths: Vec<(Regex, String)>,
     pub allowed_fingerprints: Vec<(String, String)>,
+    pub allowed_setuid: Vec<(Regex, String)>,
+    /// (rule id, path regex, reason).
+    pub allowed_findings: Vec<(String, Regex, String)>,
+    pub severity: std::collections::BTreeMap<String, Severity>,
+    pub require: Option<Requirements>,
+    pub bloat: Option<BloatLimits>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
             name: "built-in default".into(),
+            description: None,
             fail_on: Severity::High,
+            analyzers: Analyzer::ALL.to_vec(),
             allowed_rules: Vec::new(),
             allowed_paths: Vec::new(),
             allowed_fingerprints: Vec::new(),
+            allowed_setuid: Vec::new(),
+            allowed_findings: Vec::new(),
+            severity: std::collections::BTreeMap::new(),
+            require: None,
+            bloat: None,
         }
     }
 }
@@ -127,7 +271,6 @@ impl Policy {
                 format!("unsupported version {}", doc.version),
             ));
         }
-        let _ = doc.description;
         let need_reason = |reason: &str, at: String| {
             if reason.trim().is_empty() {
                 Err(err(at, "every exception needs a reason".into()))
@@ -141,20 +284,86 @@ impl Policy {
         for (i, f) in doc.allow.fingerprints.iter().enumerate() {
             need_reason(&f.reason, format!("/allow/fingerprints/{i}/reason"))?;
         }
+        let regex = |pattern: &str, at: String| {
+            Regex::new(pattern).map_err(|e| err(at, format!("invalid regex: {e}")))
+        };
         let mut allowed_paths = Vec::new();
         for (i, p) in doc.allow.paths.iter().enumerate() {
             need_reason(&p.reason, format!("/allow/paths/{i}/reason"))?;
-            let re = Regex::new(&p.path).map_err(|e| {
-                err(
-                    format!("/allow/paths/{i}/path"),
-                    format!("invalid regex: {e}"),
-                )
-            })?;
-            allowed_paths.push((re, p.reason.clone()));
+            allowed_paths.push((
+                regex(&p.path, format!("/allow/paths/{i}/path"))?,
+                p.reason.clone(),
+            ));
         }
+        let mut allowed_setuid = Vec::new();
+        for (i, p) in doc.allow.setuid.iter().enumerate() {
+            need_reason(&p.reason, format!("/allow/setuid/{i}/reason"))?;
+            allowed_setuid.push((
+                regex(&p.path, format!("/allow/setuid/{i}/path"))?,
+                p.reason.clone(),
+            ));
+        }
+        let mut allowed_findings = Vec::new();
+        for (i, f) in doc.allow.findings.iter().enumerate() {
+            need_reason(&f.reason, format!("/allow/findings/{i}/reason"))?;
+            allowed_findings.push((
+                f.rule.clone(),
+                regex(&f.path, format!("/allow/findings/{i}/path"))?,
+                f.reason.clone(),
+            ));
+        }
+        let require = match doc.require {
+            Some(r) => {
+                need_reason(&r.reason, "/require/reason".into())?;
+                Some(Requirements {
+                    non_root_user: r.non_root_user,
+                    elf: r.elf,
+                    severity: r.severity,
+                    reason: r.reason,
+                })
+            }
+            None => None,
+        };
+        let bloat = match doc.bloat {
+            Some(b) => {
+                need_reason(&b.reason, "/bloat/reason".into())?;
+                if let Some(e) = b.min_efficiency {
+                    if !(0.0..=1.0).contains(&e) {
+                        return Err(err(
+                            "/bloat/min_efficiency".into(),
+                            format!("{e} is not between 0 and 1"),
+                        ));
+                    }
+                }
+                if let Some(p) = b.max_wasted_percent {
+                    if !(0.0..=100.0).contains(&p) {
+                        return Err(err(
+                            "/bloat/max_wasted_percent".into(),
+                            format!("{p} is not between 0 and 100"),
+                        ));
+                    }
+                }
+                Some(BloatLimits {
+                    min_efficiency: b.min_efficiency,
+                    max_wasted_bytes: b.max_wasted_bytes,
+                    max_wasted_percent: b.max_wasted_percent,
+                    severity: b.severity,
+                    reason: b.reason,
+                })
+            }
+            None => None,
+        };
+        let mut analyzers = doc.analyzers.unwrap_or_else(|| Analyzer::ALL.to_vec());
+        if analyzers.is_empty() {
+            return Err(err("/analyzers".into(), "no analyzer left to run".into()));
+        }
+        analyzers.sort();
+        analyzers.dedup();
         Ok(Self {
             name: file.display().to_string(),
+            description: doc.description,
             fail_on: doc.fail_on,
+            analyzers,
             allowed_rules: doc
                 .allow
                 .rules
@@ -168,6 +377,11 @@ impl Policy {
                 .into_iter()
                 .map(|f| (f.fingerprint, f.reason))
                 .collect(),
+            allowed_setuid,
+            allowed_findings,
+            severity: doc.severity,
+            require,
+            bloat,
         })
     }
 
@@ -177,6 +391,94 @@ impl Policy {
 
     pub fn allows_fingerprint(&self, fp: &str) -> bool {
         self.allowed_fingerprints.iter().any(|(f, _)| f == fp)
+    }
+
+    /// The reason a finding of `rule_id` (category `category`) at `path` (relative, no
+    /// leading `/`) is allowed, if it is.
+    pub fn allows_at(&self, rule_id: &str, category: &str, path: &[u8]) -> Option<&str> {
+        if matches!(category, "setuid" | "setgid" | "capability") {
+            if let Some((_, why)) = self.allowed_setuid.iter().find(|(re, _)| re.is_match(path)) {
+                return Some(why);
+            }
+        }
+        self.allowed_findings
+            .iter()
+            .find(|(rule, re, _)| rule == rule_id && re.is_match(path))
+            .map(|(_, _, why)| why.as_str())
+    }
+
+    /// What the policy says, one line per rule, for reports.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("fail on {} and above", self.fail_on.name())];
+        lines.push(format!(
+            "analyzers: {}",
+            self.analyzers
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        for (id, why) in &self.allowed_rules {
+            lines.push(format!("allow rule {id}: {why}"));
+        }
+        for (re, why) in &self.allowed_paths {
+            lines.push(format!("do not read files matching {}: {why}", re.as_str()));
+        }
+        for (fp, why) in &self.allowed_fingerprints {
+            lines.push(format!("allow fingerprint {fp}: {why}"));
+        }
+        for (re, why) in &self.allowed_setuid {
+            lines.push(format!(
+                "allow setuid/setgid/capabilities at {}: {why}",
+                re.as_str()
+            ));
+        }
+        for (rule, re, why) in &self.allowed_findings {
+            lines.push(format!("allow {rule} at {}: {why}", re.as_str()));
+        }
+        for (rule, sev) in &self.severity {
+            lines.push(format!("{rule} is {}", sev.name()));
+        }
+        if let Some(r) = &self.require {
+            if r.non_root_user {
+                lines.push(format!(
+                    "require a non-root user ({}): {}",
+                    r.severity.name(),
+                    r.reason
+                ));
+            }
+            if !r.elf.is_empty() {
+                lines.push(format!(
+                    "require ELF protections {} ({}): {}",
+                    r.elf
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    r.severity.name(),
+                    r.reason
+                ));
+            }
+        }
+        if let Some(b) = &self.bloat {
+            let mut limits = Vec::new();
+            if let Some(e) = b.min_efficiency {
+                limits.push(format!("efficiency ≥ {e}"));
+            }
+            if let Some(w) = b.max_wasted_bytes {
+                limits.push(format!("wasted ≤ {w} bytes"));
+            }
+            if let Some(p) = b.max_wasted_percent {
+                limits.push(format!("wasted ≤ {p}%"));
+            }
+            lines.push(format!(
+                "bloat limits {} ({}): {}",
+                limits.join(", "),
+                b.severity.name(),
+                b.reason
+            ));
+        }
+        lines
     }
 }
 

@@ -87,6 +87,35 @@ pub struct Summary {
     pub failed: bool,
     pub layers: usize,
     pub rules: usize,
+    /// Findings per category (`secret`, `setuid`, `elf`, `bloat`, `hygiene`, …).
+    pub by_category: BTreeMap<&'static str, usize>,
+    /// dive's efficiency score (bloat analyzer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<f64>,
+    /// Bytes stored in layers that are not in the final filesystem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wasted_bytes: Option<u64>,
+    /// dive's count, which includes every version of a path written more than once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dive_wasted_bytes: Option<u64>,
+    /// All file bytes stored in all layers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+}
+
+/// One layer, for the per-layer table of the reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerRow {
+    pub index: usize,
+    pub digest: String,
+    /// The build step, redacted of every secret found.
+    pub created_by: Option<String>,
+    /// The blob as stored.
+    pub size: u64,
+    pub uncompressed_size: u64,
+    /// Bytes this layer stores that the final filesystem does not have (bloat analyzer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wasted_bytes: Option<u64>,
 }
 
 /// The result of a scan.
@@ -99,7 +128,12 @@ pub struct ScanReport {
     pub reference: Option<String>,
     pub config_digest: String,
     pub policy: String,
+    /// The policy's rules in words.
+    pub policy_rules: Vec<String>,
+    /// The analyzers that ran.
+    pub analyzers: Vec<&'static str>,
     pub findings: Vec<Finding>,
+    pub layers: Vec<LayerRow>,
     pub summary: Summary,
     pub warnings: Vec<String>,
 }
@@ -346,10 +380,10 @@ pub fn report_from_walk(
             } else {
                 redact(&secret)
             },
+            fix: Some(secret_fix(&locations)),
             locations,
             related: Vec::new(),
             details: serde_json::Map::new(),
-            fix: None,
         });
     }
     pair_up(&mut findings);
@@ -374,6 +408,28 @@ pub fn report_from_walk(
     for f in &findings {
         *by_severity.entry(f.severity.name()).or_insert(0) += 1;
     }
+    let mut by_category = BTreeMap::new();
+    for f in &findings {
+        *by_category.entry(f.category).or_insert(0) += 1;
+    }
+    let layers = walk
+        .layers
+        .iter()
+        .map(|l| {
+            let mut created_by = image.layers[l.index].created_by().map(str::to_owned);
+            if !options.show_secrets {
+                scrub(&mut created_by);
+            }
+            LayerRow {
+                index: l.index,
+                digest: l.digest.to_string(),
+                created_by,
+                size: l.size,
+                uncompressed_size: l.uncompressed_size,
+                wasted_bytes: None,
+            }
+        })
+        .collect();
     ScanReport {
         schema_version: 1,
         image: path.display().to_string(),
@@ -381,7 +437,15 @@ pub fn report_from_walk(
         reference: image.reference.clone(),
         config_digest: image.config_digest.to_string(),
         policy: options.policy.name.clone(),
+        policy_rules: options.policy.describe(),
+        analyzers: vec!["secrets"],
+        layers,
         summary: Summary {
+            by_category,
+            efficiency: None,
+            wasted_bytes: None,
+            dive_wasted_bytes: None,
+            total_bytes: None,
             findings: findings.len(),
             by_severity,
             suppressed,
@@ -395,6 +459,36 @@ pub fn report_from_walk(
         findings,
         warnings: walk.warnings.iter().map(ToString::to_string).collect(),
     }
+}
+
+/// What to do about a secret, by where it was seen.
+fn secret_fix(locations: &[Location]) -> String {
+    let mut steps = vec!["Rotate the credential: anyone with the image can read it.".to_owned()];
+    if locations
+        .iter()
+        .any(|l| l.source == Source::Layer && l.status != Status::Present)
+    {
+        steps.push(
+            "A later layer deleted it but the layer that wrote it still stores it: pass it with a build secret (RUN --mount=type=secret) or use a multi-stage build, or `rharden flatten` the image."
+                .into(),
+        );
+    }
+    if locations
+        .iter()
+        .any(|l| l.source == Source::Layer && l.status == Status::Present)
+    {
+        steps.push("Remove the file from the image; mount it at run time instead.".into());
+    }
+    if locations.iter().any(|l| l.source == Source::Config) {
+        steps.push("Do not bake it into ENV or labels: pass it when the container starts.".into());
+    }
+    if locations.iter().any(|l| l.source == Source::History) {
+        steps.push(
+            "It is in a build command (`docker history` shows it): use a build secret, or flatten without --keep-history."
+                .into(),
+        );
+    }
+    steps.join(" ")
 }
 
 /// Rules whose findings make one credential when seen in the same place.

@@ -93,6 +93,8 @@ pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
             s
         }
         ScanFormat::Table => table(&report),
+        ScanFormat::Html => rharden_scan::html::to_html(&report, env!("CARGO_PKG_VERSION")),
+        ScanFormat::Markdown => rharden_scan::markdown::to_markdown(&report),
     };
     match &args.output {
         Some(path) => write_atomically(path, text.as_bytes())?,
