@@ -507,4 +507,48 @@ mod tests {
             .expect_err("bad severity");
         assert_eq!(e.pointer, "/fail_on");
     }
+
+    #[test]
+    fn analyzer_sections_parse_and_name_their_errors() {
+        let p = Policy::parse(
+            Path::new("p.json"),
+            br#"{"version":1,"fail_on":"high","analyzers":["elf","secrets","elf"],
+                "allow":{"setuid":[{"path":"^usr/bin/passwd$","reason":"users change passwords"}],
+                         "findings":[{"rule":"hygiene-no-healthcheck","path":".*","reason":"batch job"}]},
+                "severity":{"hygiene-root-user":"critical"},
+                "require":{"non_root_user":true,"elf":["pie","nx"],"severity":"high","reason":"prod"},
+                "bloat":{"min_efficiency":0.9,"max_wasted_percent":10,"severity":"medium","reason":"size"}}"#,
+        )
+        .expect("valid");
+        assert_eq!(p.analyzers, vec![Analyzer::Secrets, Analyzer::Elf]);
+        assert_eq!(
+            p.allows_at("setuid-file", "setuid", b"usr/bin/passwd"),
+            Some("users change passwords")
+        );
+        assert_eq!(p.allows_at("setuid-file", "setuid", b"usr/bin/su"), None);
+        assert_eq!(
+            p.allows_at("hygiene-no-healthcheck", "hygiene", b"Healthcheck"),
+            Some("batch job")
+        );
+        assert_eq!(p.severity["hygiene-root-user"], Severity::Critical);
+        let r = p.require.as_ref().expect("require");
+        assert!(r.non_root_user);
+        assert_eq!(r.elf, vec![ElfProtection::Pie, ElfProtection::Nx]);
+        assert_eq!(p.bloat.as_ref().and_then(|b| b.min_efficiency), Some(0.9));
+        assert!(p.describe().iter().any(|l| l.contains("efficiency ≥ 0.9")));
+
+        for (doc, pointer) in [
+            (&br#"{"version":1,"fail_on":"high","analyzers":["secretz"]}"#[..], "/analyzers/0"),
+            (br#"{"version":1,"fail_on":"high","analyzers":[]}"#, "/analyzers"),
+            (br#"{"version":1,"fail_on":"high","allow":{"setuid":[{"path":"(","reason":"x"}]}}"#, "/allow/setuid/0/path"),
+            (br#"{"version":1,"fail_on":"high","allow":{"findings":[{"rule":"r","path":"x","reason":""}]}}"#, "/allow/findings/0/reason"),
+            (br#"{"version":1,"fail_on":"high","require":{"elf":["aslr"],"severity":"high","reason":"x"}}"#, "/require/elf/0"),
+            (br#"{"version":1,"fail_on":"high","bloat":{"min_efficiency":1.5,"severity":"low","reason":"x"}}"#, "/bloat/min_efficiency"),
+            (br#"{"version":1,"fail_on":"high","bloat":{"max_wasted_bytes":-1,"severity":"low","reason":"x"}}"#, "/bloat/max_wasted_bytes"),
+            (br#"{"version":1,"fail_on":"high","severity":{"x":"severe"}}"#, "/severity/x"),
+        ] {
+            let e = Policy::parse(Path::new("p.json"), doc).expect_err("invalid");
+            assert_eq!(e.pointer, pointer, "{e}");
+        }
+    }
 }
