@@ -362,13 +362,14 @@ pub fn to_html(report: &ScanReport, tool_version: &str) -> String {
     for l in &report.layers {
         let _ = write!(
             out,
-            "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
+            "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code title=\"{}\">{}…</code></td></tr>",
             l.index,
             escape(l.created_by.as_deref().unwrap_or("(unknown step)")),
             human(l.size),
             human(l.uncompressed_size),
             l.wasted_bytes.map(human).unwrap_or_else(|| "—".into()),
             escape(&l.digest),
+            escape(l.digest.get(..19).unwrap_or(&l.digest)),
         );
     }
     out.push_str("</table>");

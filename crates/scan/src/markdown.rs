@@ -153,12 +153,15 @@ pub fn to_markdown(report: &ScanReport) -> String {
     // Room for the closing note.
     let budget = MAX_CHARS - 200;
     let mut shown = 0;
+    let mut length = out.chars().count();
     for f in &findings {
         let line = row(f);
-        if out.chars().count() + line.chars().count() > budget {
+        let n = line.chars().count();
+        if length + n > budget {
             break;
         }
         out.push_str(&line);
+        length += n;
         shown += 1;
     }
     if shown < findings.len() {
@@ -180,5 +183,78 @@ mod tests {
     fn cells_cannot_break_the_table() {
         assert_eq!(cell("a|b`c\nd<e>"), "a\\|b'c d&lt;e&gt;");
         assert_eq!(shorten("abcdef", 4), "abc…");
+    }
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::*;
+    use crate::finding::{Location, Source};
+    use crate::scan::Summary;
+
+    #[test]
+    fn a_huge_report_is_cut_with_a_note() {
+        let location = Location {
+            source: Source::Layer,
+            layer_index: Some(1),
+            layer_digest: None,
+            created_by: Some("RUN x".into()),
+            path: "/a/very/long/path/".repeat(10),
+            line: None,
+            status: Status::Deleted,
+            removed_in_layer: Some(2),
+            removed_by: None,
+        };
+        let findings: Vec<Finding> = (0..5000)
+            .map(|i| {
+                let mut f = Finding::new(
+                    "bloat-test",
+                    "bloat",
+                    Severity::Low,
+                    format!("finding {i} with a title long enough to take room"),
+                    i.to_string().as_bytes(),
+                );
+                f.locations.push(location.clone());
+                f.fix = Some("do something about it ".repeat(4));
+                f
+            })
+            .collect();
+        let report = ScanReport {
+            schema_version: 1,
+            image: "img".into(),
+            format: "oci-archive",
+            reference: None,
+            config_digest: "sha256:0".into(),
+            policy: "default".into(),
+            policy_rules: Vec::new(),
+            analyzers: vec!["bloat"],
+            summary: Summary {
+                findings: findings.len(),
+                by_severity: BTreeMap::new(),
+                suppressed: 0,
+                baselined: Vec::new(),
+                stale_baseline: Vec::new(),
+                fail_on: Severity::High,
+                failed: false,
+                layers: 3,
+                rules: 0,
+                by_category: BTreeMap::new(),
+                efficiency: Some(0.5),
+                wasted_bytes: Some(1),
+                dive_wasted_bytes: Some(2),
+                total_bytes: Some(3),
+            },
+            findings,
+            layers: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let md = to_markdown(&report);
+        assert!(md.chars().count() <= MAX_CHARS, "{}", md.chars().count());
+        assert!(
+            md.contains("of 5000 findings shown"),
+            "{}",
+            &md[md.len() - 300..]
+        );
+        assert!(md.contains("Bloat: efficiency 50.00 %"));
     }
 }

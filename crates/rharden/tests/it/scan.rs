@@ -269,3 +269,67 @@ fn sarif_is_valid_against_the_official_schema() {
         "the validator accepted a broken SARIF file"
     );
 }
+
+/// The audit report is one file with nothing fetched from anywhere, no script, no secret in
+/// clear; when Chromium is installed it must render it (the DOM it builds has the verdict and
+/// the chart).
+#[test]
+fn html_report_is_self_contained_and_renders() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.html");
+    let o = rharden(&[
+        "scan",
+        &example(),
+        "--format",
+        "html",
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let html = fs::read_to_string(&out).expect("report");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("FAIL"), "verdict");
+    assert!(html.contains("<svg"), "layer chart");
+    assert!(html.contains("Policy: default"), "policy section");
+    for forbidden in ["<script", "src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(forbidden), "{forbidden} in the report");
+    }
+    assert!(
+        !html.contains("t+LRgqp+3NmxWDDPCWRGROJa0JX0FjWKFXMGZQaF"),
+        "redacted"
+    );
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        eprintln!("skipped rendering: no chromium (apt-get install chromium)");
+        return;
+    };
+    let dom = std::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", out.display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("rharden audit report"), "{dom:.300}");
+    assert!(dom.contains("<svg"), "chart rendered into the DOM");
+    assert!(dom.contains("verdict fail"), "verdict in the DOM");
+}
+
+#[test]
+fn markdown_report_fits_a_comment() {
+    let o = rharden(&["scan", &example(), "--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(md.starts_with("### rharden scan: ❌ **FAIL**"), "{md:.200}");
+    assert!(
+        md.contains("| critical | secret | AWS secret access key |"),
+        "{md}"
+    );
+    assert!(md.chars().count() <= 65_000);
+}
