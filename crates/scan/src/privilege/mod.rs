@@ -64,7 +64,7 @@ pub fn findings(ctx: &Context<'_>, sinks: &[&AccountsSink]) -> Vec<Finding> {
 }
 
 /// The octal mode as `ls`/`chmod` write it: `4755`.
-pub(crate) fn octal(mode: u32) -> String {
+pub fn octal_mode(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
@@ -102,7 +102,7 @@ fn finding_at(
     records: &[&FileRecord],
 ) -> Finding {
     let mut f = Finding::new(rule, category, severity, title, &now.path)
-        .detail("mode", octal(now.mode))
+        .detail("mode", octal_mode(now.mode))
         .detail("uid", now.uid)
         .detail("gid", now.gid)
         .detail("status", now.fate.name());

@@ -128,7 +128,7 @@ pub(super) fn findings(ctx: &Context<'_>, sinks: &[&AccountsSink]) -> Vec<Findin
             ),
             &record.path,
         )
-        .detail("mode", super::octal(record.mode))
+        .detail("mode", super::octal_mode(record.mode))
         .detail("uid", record.uid)
         .detail("gid", record.gid)
         .detail("status", record.fate.name())
