@@ -133,6 +133,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sink_can_go_to_a_parallel_walk() {
+        fn walkable<T: LayerSink + Send + std::fmt::Debug>() {}
+        walkable::<AccountsSink>();
+    }
+
+    #[test]
     fn ids_skip_comments_and_garbage() {
         let c = Captured {
             content: b"root:x:0:0:root:/root:/bin/sh\n# comment\nbad line\napp:x: 1000 :1000::/:/bin/sh\n+::::::\n".to_vec(),

@@ -38,10 +38,23 @@ fn known(ctx: &Context<'_>, sinks: &[&AccountsSink], db: Database) -> Known {
             .map(|r| r.fate.name());
         return Known::Missing(existed);
     };
-    if record.kind != EntryKind::File {
-        return Known::Unreadable("it is not a regular file");
-    }
-    match sinks.get(record.layer).and_then(|s| s.captured(db)) {
+    // A hardlink shares the content of the record it links to, which the sink of that
+    // record's layer kept if it is the same database file.
+    let layer = match (record.kind, record.link_root) {
+        (EntryKind::File, _) => record.layer,
+        (EntryKind::Hardlink, Some((l, p)))
+            if ctx
+                .files
+                .layers
+                .get(l)
+                .and_then(|layer| layer.get(p))
+                .is_some_and(|root| &*root.path == db.path()) =>
+        {
+            l
+        }
+        _ => return Known::Unreadable("it is not a regular file"),
+    };
+    match sinks.get(layer).and_then(|s| s.captured(db)) {
         Some(captured) => {
             let mut ids = captured.ids();
             // root is root, whatever the database says.
