@@ -376,3 +376,76 @@ fn generated_image_covers_every_rule() {
     assert_eq!(stray.details["unknown"], serde_json::json!(["uid"]));
     assert_eq!(stray.details["uid"], 555);
 }
+
+/// Owners are checked against the final account databases, wherever they come from, and the
+/// report says when a database is missing.
+#[test]
+fn accounts_edge_cases() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let owned = |name: &str, uid: u64| {
+        let mut f = file(name, b"x");
+        f.uid = uid;
+        f
+    };
+    let passwd = b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n";
+    let write = |name: &str, layers: Vec<Vec<rharden_testkit::TarEntry>>| {
+        let dir = work.path().join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        ImageSpec::new(layers).write(&dir, rharden_testkit::Form::DockerArchive)
+    };
+
+    // No etc/group: uids are still checked, gids are said not to be.
+    let findings = run(&write(
+        "no-group",
+        vec![vec![
+            file("etc/passwd", passwd),
+            owned("known", 1000),
+            owned("unknown", 5),
+        ]],
+    ));
+    let map = by_rule(&findings);
+    assert_eq!(paths(&map, "accounts-missing"), ["/etc/group"]);
+    assert_eq!(paths(&map, "unknown-owner"), ["/unknown"]);
+    assert_eq!(
+        map["accounts-missing"]["/etc/group"].details["reason"],
+        "the image has no /etc/group"
+    );
+
+    // etc/passwd deleted by a later layer.
+    let findings = run(&write(
+        "deleted",
+        vec![
+            vec![
+                file("etc/passwd", passwd),
+                file("etc/group", b"root:x:0:\n"),
+                owned("a", 1000),
+            ],
+            vec![file("etc/.wh.passwd", b"")],
+        ],
+    ));
+    let map = by_rule(&findings);
+    assert_eq!(paths(&map, "accounts-missing"), ["/etc/passwd"]);
+    assert_eq!(
+        map["accounts-missing"]["/etc/passwd"].details["reason"],
+        "/etc/passwd was deleted by a later layer"
+    );
+    assert!(paths(&map, "unknown-owner").is_empty());
+
+    // etc/passwd replaced by a hardlink to the lower layer's: read through the link.
+    let findings = run(&write(
+        "hardlink",
+        vec![
+            vec![
+                file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n"),
+                file("etc/group", b"root:x:0:\n"),
+            ],
+            vec![
+                rharden_testkit::hardlink("etc/passwd", "etc/passwd"),
+                owned("b", 1000),
+            ],
+        ],
+    ));
+    let map = by_rule(&findings);
+    assert!(paths(&map, "accounts-missing").is_empty(), "{findings:#?}");
+    assert_eq!(paths(&map, "unknown-owner"), ["/b"]);
+}
