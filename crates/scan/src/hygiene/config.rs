@@ -34,19 +34,34 @@ const SENSITIVE_PORTS: &[(u16, &str)] = &[
     (10250, "kubelet"),
 ];
 
-/// Words in an ENV name that say it holds a secret.
+/// Words of an ENV name (split at `_`, `-`, `.` and camelCase) that say it holds a secret.
 const SECRET_WORDS: &[&str] = &[
     "PASSWORD",
     "PASSWD",
     "PASSPHRASE",
     "SECRET",
+    "SECRETS",
     "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "ACCESS_KEY",
-    "PRIVATE_KEY",
+    "TOKENS",
     "CREDENTIAL",
-    "AUTH_KEY",
+    "CREDENTIALS",
+    "APIKEY",
+    "SECRETKEY",
+    "ACCESSKEY",
+    "PRIVATEKEY",
+    "AUTHTOKEN",
+    "ACCESSTOKEN",
+];
+
+/// Two-word names that do (`API_KEY`, `apiKey`).
+const SECRET_PAIRS: &[(&str, &str)] = &[
+    ("API", "KEY"),
+    ("ACCESS", "KEY"),
+    ("PRIVATE", "KEY"),
+    ("AUTH", "KEY"),
+    ("SECRET", "KEY"),
+    ("ENCRYPTION", "KEY"),
+    ("SIGNING", "KEY"),
 ];
 
 /// Suffixes of names that point at a secret rather than hold it (`POSTGRES_PASSWORD_FILE`).
@@ -146,11 +161,37 @@ fn has_healthcheck(h: Option<&Healthcheck>) -> bool {
         .is_some_and(|kind| kind != "NONE")
 }
 
-/// Whether an ENV name says it holds a secret.
+/// Whether an ENV name says it holds a secret: `DB_PASSWORD`, `githubToken`, `API_KEY`; not
+/// `TOKENIZERS_PARALLELISM` or `POSTGRES_PASSWORD_FILE`.
 pub(super) fn secret_name(name: &str) -> bool {
+    let words = words(name);
     let upper = name.to_ascii_uppercase();
-    SECRET_WORDS.iter().any(|w| upper.contains(w))
-        && !POINTER_SUFFIXES.iter().any(|s| upper.ends_with(s))
+    let secret = words.iter().any(|w| SECRET_WORDS.contains(&w.as_str()))
+        || words
+            .windows(2)
+            .any(|p| SECRET_PAIRS.contains(&(p[0].as_str(), p[1].as_str())));
+    secret && !POINTER_SUFFIXES.iter().any(|s| upper.ends_with(s))
+}
+
+/// The upper-cased words of a name: split at non-alphanumerics and lower→upper case changes.
+fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        let boundary = !c.is_ascii_alphanumeric() || (prev_lower && c.is_ascii_uppercase());
+        if boundary && !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        if c.is_ascii_alphanumeric() {
+            word.push(c.to_ascii_uppercase());
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
 }
 
 /// The tag of a reference not pinned by digest (`latest` when it names none), or `None` when
@@ -183,6 +224,10 @@ mod tests {
             "aws_secret_access_key",
             "STRIPE_API_KEY",
             "SSH_PRIVATE_KEY",
+            "githubToken",
+            "MYSQL_ROOT_PASSWORD",
+            "DJANGO_SECRET_KEY",
+            "apiKey",
         ] {
             assert!(secret_name(yes), "{yes}");
         }
@@ -192,6 +237,9 @@ mod tests {
             "TOKEN_URL",
             "GPG_KEY",
             "APP_MODE",
+            "TOKENIZERS_PARALLELISM",
+            "KEYBOARD",
+            "PASSENGER_APP_ENV",
         ] {
             assert!(!secret_name(no), "{no}");
         }

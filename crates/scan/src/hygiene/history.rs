@@ -115,7 +115,13 @@ pub(super) fn findings(ctx: &Context<'_>) -> Vec<Finding> {
 /// `pip install`, `pip3 install`, `python3 -m pip install`.
 fn pip_install(c: &Command) -> bool {
     match c.program() {
-        Some(p) if p.starts_with("pip") => c.subcommand(&[]) == Some("install"),
+        // pip, pip3, pip3.12 (not pipx or pipenv: other tools, other caches)
+        Some(p)
+            if p.strip_prefix("pip")
+                .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.')) =>
+        {
+            c.subcommand(&[]) == Some("install")
+        }
         Some(p) if p.starts_with("python") => {
             let args = c.args();
             args.windows(3)
@@ -180,6 +186,15 @@ fn add_of_local_files(created_by: &str) -> Option<Vec<String>> {
         .filter(|w| !w.starts_with("--"))
         .collect();
     let first = *words.first()?;
+    // `ADD <src…> in <dest>`: the classic recorder's form (sources may also be URLs)
+    let words: Vec<&str> = match words.len().checked_sub(2).map(|i| words[i]) {
+        Some("in") => {
+            let mut w = words[..words.len() - 2].to_vec();
+            w.push(words[words.len() - 1]);
+            w
+        }
+        _ => words,
+    };
     if ["file:", "dir:", "multi:"]
         .iter()
         .any(|p| first.starts_with(p))
@@ -249,6 +264,14 @@ mod tests {
             Some(vec!["a.txt".to_owned()])
         );
         assert_eq!(add_of_local_files("/bin/sh -c echo ADD x y"), None);
+        assert_eq!(
+            add_of_local_files("/bin/sh -c #(nop) ADD https://example.com/x.sh in /x "),
+            None
+        );
+        assert_eq!(
+            add_of_local_files("/bin/sh -c #(nop) ADD multi:abc in /srv/ "),
+            Some(vec!["multi:abc".to_owned()])
+        );
     }
 
     #[test]
@@ -268,5 +291,16 @@ mod tests {
         ));
         assert!(!p("curl -s https://x | tar -xz"));
         assert!(!p("cat x | sh"));
+    }
+
+    #[test]
+    fn pip_but_not_its_cousins() {
+        let pip = |s: &str| shell::commands(s).iter().any(pip_install);
+        assert!(pip("pip install x"));
+        assert!(pip("pip3.12 install x"));
+        assert!(pip("python3 -m pip install x"));
+        assert!(!pip("pipx install x"));
+        assert!(!pip("pipenv install"));
+        assert!(!pip("pip download x"));
     }
 }
