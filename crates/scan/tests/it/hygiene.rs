@@ -338,3 +338,21 @@ fn root_user_and_healthcheck_variants() {
         );
     }
 }
+
+/// The committed demo image (no build needed): root, a token's name in ENV, no HEALTHCHECK.
+#[test]
+fn committed_example_image() {
+    let path = rharden_testkit::fixtures_dir().join("example/leaky.oci.tar");
+    let findings = run(&path);
+    let have = places(&findings);
+    let want: BTreeMap<String, BTreeSet<String>> = [
+        ("root-user", set(&["User"])),
+        ("no-healthcheck", set(&["Healthcheck"])),
+        ("secret-env-name", set(&["Env/GITHUB_TOKEN"])),
+        ("unpinned-reference", set(&["reference"])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(have, want, "{findings:#?}");
+}

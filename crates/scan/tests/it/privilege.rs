@@ -449,3 +449,28 @@ fn accounts_edge_cases() {
     assert!(paths(&map, "accounts-missing").is_empty(), "{findings:#?}");
     assert_eq!(paths(&map, "unknown-owner"), ["/b"]);
 }
+
+/// The committed demo image (no build needed): its setuid shell script, layer 8.
+#[test]
+fn committed_example_image() {
+    let path = rharden_testkit::fixtures_dir().join("example/leaky.oci.tar");
+    let findings = run(&path);
+    let map = by_rule(&findings);
+    assert_eq!(paths(&map, "setuid"), ["/usr/local/bin/suid-helper"]);
+    let helper = map["setuid"]["/usr/local/bin/suid-helper"];
+    assert_eq!(helper.severity, Severity::High);
+    assert_eq!(helper.details["mode"], "4755");
+    assert_eq!(helper.locations[0].layer_index, Some(8));
+    assert!(helper.locations[0]
+        .created_by
+        .as_deref()
+        .is_some_and(|c| c.contains("chmod 4755 /usr/local/bin/suid-helper")));
+    for rule in [
+        "setgid",
+        "file-capability",
+        "world-writable",
+        "unknown-owner",
+    ] {
+        assert!(paths(&map, rule).is_empty(), "{rule}: {findings:#?}");
+    }
+}
