@@ -4,12 +4,19 @@
 //! The secrets analyzer ([`secrets`]) looks at every file of every layer as stored (deleted,
 //! overwritten and hidden files included), the config (Env, Labels, Cmd, Entrypoint) and every
 //! build step's command.
+//!
+//! The privilege analyzer ([`privilege`]) reports setuid/setgid files, file capabilities,
+//! world-writable entries and unknown owners, each with the layer that introduced it and
+//! whether it is still in the final filesystem. The hygiene analyzer ([`hygiene`]) judges the
+//! config and the build history (root user, no HEALTHCHECK, ADD, package caches, …).
 
 pub mod analysis;
 pub mod finding;
 pub mod html;
+pub mod hygiene;
 pub mod markdown;
 pub mod policy;
+pub mod privilege;
 pub mod sarif;
 mod scan;
 pub mod secrets;
