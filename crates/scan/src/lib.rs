@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod finding;
 pub mod html;
 pub mod hygiene;
+mod image_sink;
 pub mod markdown;
 pub mod policy;
 pub mod privilege;

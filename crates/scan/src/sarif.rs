@@ -58,7 +58,17 @@ fn message(f: &Finding) -> String {
         }
         where_.push(s);
     }
-    format!("{} ({}) found: {}", f.title, f.evidence, where_.join("; "))
+    let evidence = if f.evidence.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", f.evidence)
+    };
+    let fix = f
+        .fix
+        .as_deref()
+        .map(|x| format!(" Fix: {x}"))
+        .unwrap_or_default();
+    format!("{}{evidence} found: {}.{fix}", f.title, where_.join("; "))
 }
 
 /// The SARIF log of a scan.
@@ -69,13 +79,13 @@ pub fn to_sarif(report: &ScanReport, version: &str) -> Value {
     let rules: Vec<Value> = rule_ids
         .iter()
         .map(|id| {
-            let f = report.findings.iter().find(|f| f.rule_id == *id).map(|f| (f.title.as_str(), f.severity));
-            let (title, severity) = f.unwrap_or(("", Severity::Info));
+            let f = report.findings.iter().find(|f| f.rule_id == *id).map(|f| (f.title.as_str(), f.severity, f.category));
+            let (title, severity, category) = f.unwrap_or(("", Severity::Info, "secret"));
             json!({
                 "id": id,
                 "shortDescription": {"text": title},
                 "defaultConfiguration": {"level": level(severity)},
-                "properties": {"security-severity": security_severity(severity), "tags": ["security", "secret"]},
+                "properties": {"security-severity": security_severity(severity), "tags": ["security", category]},
             })
         })
         .collect();
@@ -108,7 +118,7 @@ pub fn to_sarif(report: &ScanReport, version: &str) -> Value {
                 "message": {"text": message(f)},
                 "locations": locations,
                 "partialFingerprints": {"rharden/v1": f.fingerprint},
-                "properties": {"category": f.category, "severity": f.severity.name()},
+                "properties": {"category": f.category, "severity": f.severity.name(), "details": f.details},
             })
         })
         .collect();

@@ -9,8 +9,11 @@ use regex::bytes::Regex;
 use rharden_image::{EntryKind, Fate, Image, ImageError, Walk};
 use serde::Serialize;
 
+use crate::analysis::Context;
 use crate::finding::{fingerprint, redact, Finding, Location, Severity, Source, Status};
-use crate::policy::Policy;
+use crate::image_sink::ImageSink;
+use crate::policy::{Analyzer, Policy};
+use crate::privilege::AccountsSink;
 use crate::secrets::rules::RuleSet;
 use crate::secrets::sink::SecretSink;
 
@@ -155,9 +158,54 @@ pub fn scan(
     if image.layers.is_empty() {
         return Err(ScanError::NoLayers);
     }
+    let on = |a: Analyzer| options.policy.analyzers.contains(&a);
     let skip = skip_paths(options.policy);
-    let walk = image.walk(|_| SecretSink::new(options.rules, &skip))?;
-    Ok(report_from_walk(image, path, &walk, options))
+    let walk = image.walk(|_| {
+        ImageSink::new(
+            on(Analyzer::Secrets).then(|| SecretSink::new(options.rules, &skip)),
+            on(Analyzer::Privilege).then(AccountsSink::new),
+        )
+    })?;
+    let ctx = Context {
+        image,
+        layers: &walk.layers,
+        files: &walk.files,
+    };
+    let mut analyzed = Analyzed::default();
+    if on(Analyzer::Privilege) {
+        let sinks: Vec<&AccountsSink> = walk
+            .sinks
+            .iter()
+            .filter_map(|s| s.accounts.as_ref())
+            .collect();
+        analyzed
+            .findings
+            .extend(crate::privilege::findings(&ctx, &sinks));
+        analyzed.names.push(Analyzer::Privilege.name());
+    }
+    if on(Analyzer::Hygiene) {
+        analyzed.findings.extend(crate::hygiene::findings(&ctx));
+        analyzed.names.push(Analyzer::Hygiene.name());
+    }
+    let secret_sinks: Option<Vec<&SecretSink<'_>>> = on(Analyzer::Secrets).then(|| {
+        walk.sinks
+            .iter()
+            .filter_map(|s| s.secrets.as_ref())
+            .collect()
+    });
+    let walked = Walked {
+        layers: &walk.layers,
+        files: &walk.files,
+        warnings: &walk.warnings,
+    };
+    Ok(build(
+        image,
+        path,
+        &walked,
+        secret_sinks.as_deref(),
+        analyzed,
+        options,
+    ))
 }
 
 /// The files a policy allows: the secrets sink does not read them.
@@ -232,10 +280,62 @@ pub fn report_from_walk(
     walk: &Walk<SecretSink<'_>>,
     options: &ScanOptions<'_>,
 ) -> ScanReport {
+    let sinks: Vec<&SecretSink<'_>> = walk.sinks.iter().collect();
+    let walked = Walked {
+        layers: &walk.layers,
+        files: &walk.files,
+        warnings: &walk.warnings,
+    };
+    build(
+        image,
+        path,
+        &walked,
+        Some(&sinks),
+        Analyzed::default(),
+        options,
+    )
+}
+
+/// What the walk left, whatever the sinks were.
+struct Walked<'w> {
+    layers: &'w [rharden_image::LayerReport],
+    files: &'w rharden_image::FileIndex,
+    warnings: &'w [rharden_image::Warning],
+}
+
+/// The other analyzers' results, before the policy.
+#[derive(Debug, Default)]
+struct Analyzed {
+    names: Vec<&'static str>,
+    findings: Vec<Finding>,
+    bloat: Option<BloatFigures>,
+}
+
+/// The bloat analyzer's headline figures, for the summary and the per-layer table.
+#[derive(Debug, Clone, Default)]
+struct BloatFigures {
+    efficiency: f64,
+    wasted_bytes: u64,
+    dive_wasted_bytes: u64,
+    total_bytes: u64,
+    /// Wasted bytes per layer, by layer index.
+    layer_wasted: Vec<u64>,
+}
+
+/// The report: secret hits merged into findings, every finding put through the policy and
+/// the baseline, every build command shown redacted.
+fn build(
+    image: &Image,
+    path: &Path,
+    walk: &Walked<'_>,
+    secret_sinks: Option<&[&SecretSink<'_>]>,
+    analyzed: Analyzed,
+    options: &ScanOptions<'_>,
+) -> ScanReport {
     let rules = options.rules;
     let mut hits: Vec<RawHit> = Vec::new();
 
-    for (l, sink) in walk.sinks.iter().enumerate() {
+    for (l, sink) in secret_sinks.unwrap_or_default().iter().enumerate() {
         if sink.hits.is_empty() {
             continue;
         }
@@ -269,7 +369,11 @@ pub fn report_from_walk(
     }
 
     // The config and the build commands, as text.
-    let texts = config_texts(image);
+    let texts = if secret_sinks.is_some() {
+        config_texts(image)
+    } else {
+        Vec::new()
+    };
     for (source, key, text, layer) in texts {
         for m in rules.scan(text.as_bytes()) {
             let line = text.as_bytes()[..m.start]
@@ -371,7 +475,12 @@ pub fn report_from_walk(
         findings.push(Finding {
             rule_id: r.id.clone(),
             category: "secret",
-            severity: r.severity,
+            severity: options
+                .policy
+                .severity
+                .get(&r.id)
+                .copied()
+                .unwrap_or(r.severity),
             title: r.title.clone(),
             fingerprint: fp,
             // A path rule's "secret" is the file's path: nothing to hide.
@@ -387,6 +496,53 @@ pub fn report_from_walk(
         });
     }
     pair_up(&mut findings);
+    for mut f in analyzed.findings {
+        seen_fingerprints.insert(f.fingerprint.clone());
+        let at = f
+            .locations
+            .first()
+            .map(|l| l.path.trim_start_matches('/').as_bytes().to_vec())
+            .unwrap_or_default();
+        if options.policy.allows_rule(&f.rule_id)
+            || options.policy.allows_fingerprint(&f.fingerprint)
+            || options
+                .policy
+                .allows_at(&f.rule_id, f.category, &at)
+                .is_some()
+        {
+            suppressed += 1;
+            continue;
+        }
+        if options.baseline.is_some_and(|b| {
+            b.fingerprints
+                .iter()
+                .any(|e| e.fingerprint == f.fingerprint)
+        }) {
+            baselined.push(BaselineEntry {
+                fingerprint: f.fingerprint,
+                rule_id: f.rule_id,
+            });
+            continue;
+        }
+        if let Some(sev) = required_severity(options.policy, &f) {
+            f.severity = f.severity.max(sev);
+        }
+        if let Some(&sev) = options.policy.severity.get(&f.rule_id) {
+            f.severity = sev;
+        }
+        if !options.show_secrets {
+            for l in &mut f.locations {
+                scrub(&mut l.created_by);
+                scrub(&mut l.removed_by);
+            }
+        }
+        findings.push(f);
+    }
+    if let (Some(limits), Some(b)) = (&options.policy.bloat, &analyzed.bloat) {
+        if let Some(f) = bloat_limit_finding(limits, b) {
+            findings.push(f);
+        }
+    }
     let stale_baseline: Vec<BaselineEntry> = options
         .baseline
         .map(|b| {
@@ -426,7 +582,10 @@ pub fn report_from_walk(
                 created_by,
                 size: l.size,
                 uncompressed_size: l.uncompressed_size,
-                wasted_bytes: None,
+                wasted_bytes: analyzed
+                    .bloat
+                    .as_ref()
+                    .and_then(|b| b.layer_wasted.get(l.index).copied()),
             }
         })
         .collect();
@@ -438,14 +597,18 @@ pub fn report_from_walk(
         config_digest: image.config_digest.to_string(),
         policy: options.policy.name.clone(),
         policy_rules: options.policy.describe(),
-        analyzers: vec!["secrets"],
+        analyzers: secret_sinks
+            .map(|_| "secrets")
+            .into_iter()
+            .chain(analyzed.names.iter().copied())
+            .collect(),
         layers,
         summary: Summary {
             by_category,
-            efficiency: None,
-            wasted_bytes: None,
-            dive_wasted_bytes: None,
-            total_bytes: None,
+            efficiency: analyzed.bloat.as_ref().map(|b| b.efficiency),
+            wasted_bytes: analyzed.bloat.as_ref().map(|b| b.wasted_bytes),
+            dive_wasted_bytes: analyzed.bloat.as_ref().map(|b| b.dive_wasted_bytes),
+            total_bytes: analyzed.bloat.as_ref().map(|b| b.total_bytes),
             findings: findings.len(),
             by_severity,
             suppressed,
@@ -459,6 +622,68 @@ pub fn report_from_walk(
         findings,
         warnings: walk.warnings.iter().map(ToString::to_string).collect(),
     }
+}
+
+/// The severity a policy requirement gives this finding, if one covers it.
+fn required_severity(policy: &Policy, f: &Finding) -> Option<Severity> {
+    let req = policy.require.as_ref()?;
+    if req.non_root_user && f.rule_id == crate::hygiene::ROOT_USER.id {
+        return Some(req.severity);
+    }
+    if f.category == "elf" {
+        let protection = f.details.get("protection").and_then(|v| v.as_str())?;
+        if req.elf.iter().any(|p| p.name() == protection) {
+            return Some(req.severity);
+        }
+    }
+    None
+}
+
+/// A finding when the image crosses one of the policy's bloat limits.
+fn bloat_limit_finding(limits: &crate::policy::BloatLimits, b: &BloatFigures) -> Option<Finding> {
+    let mut crossed = Vec::new();
+    if let Some(min) = limits.min_efficiency {
+        if b.efficiency < min {
+            crossed.push(format!("efficiency {:.4} is below {min}", b.efficiency));
+        }
+    }
+    if let Some(max) = limits.max_wasted_bytes {
+        if b.wasted_bytes > max {
+            crossed.push(format!("{} wasted bytes exceed {max}", b.wasted_bytes));
+        }
+    }
+    let percent = if b.total_bytes == 0 {
+        0.0
+    } else {
+        b.wasted_bytes as f64 * 100.0 / b.total_bytes as f64
+    };
+    if let Some(max) = limits.max_wasted_percent {
+        if percent > max {
+            crossed.push(format!("{percent:.2}% wasted exceeds {max}%"));
+        }
+    }
+    if crossed.is_empty() {
+        return None;
+    }
+    let mut f = Finding::new(
+        "bloat-policy-limit",
+        "bloat",
+        limits.severity,
+        format!(
+            "Image crosses the policy's bloat limits: {}",
+            crossed.join("; ")
+        ),
+        b"policy",
+    )
+    .detail("efficiency", b.efficiency)
+    .detail("wasted_bytes", b.wasted_bytes)
+    .detail("wasted_percent", percent)
+    .detail("reason", limits.reason.clone());
+    f.fix = Some(
+        "Remove files in the same RUN that created them, or use a multi-stage build; see the other bloat findings for what each fix saves."
+            .into(),
+    );
+    Some(f)
 }
 
 /// What to do about a secret, by where it was seen.

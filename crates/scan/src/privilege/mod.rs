@@ -121,6 +121,27 @@ fn removed_fix(now: &FileRecord, what: &str) -> String {
     )
 }
 
+/// Setuid-root programs that Debian, Ubuntu, Alpine and Fedora base images ship at these
+/// paths. Still reported (most containers need none of them), one severity lower than a
+/// setuid-root file a build step added, which is what a reviewer must look at first.
+const DISTRO_SETUID: &[&str] = &[
+    "chfn", "chsh", "gpasswd", "newgrp", "passwd", "su", "mount", "umount", "sudo", "ping",
+    "ping6", "fusermount", "fusermount3", "pkexec", "newuidmap", "newgidmap", "crontab",
+    "unix_chkpwd", "chage", "expiry", "ssh-agent", "bbsuid", "dbus-daemon-launch-helper",
+];
+
+fn is_distro_setuid(path: &[u8]) -> bool {
+    let (dir, name) = match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (&path[..0], path),
+    };
+    let system_dir = matches!(
+        dir,
+        b"bin" | b"sbin" | b"usr/bin" | b"usr/sbin" | b"usr/lib/dbus-1.0" | b"usr/libexec"
+    );
+    system_dir && DISTRO_SETUID.iter().any(|n| n.as_bytes() == name)
+}
+
 fn special_bits(ctx: &Context<'_>, bit: u32) -> Vec<Finding> {
     let (rule, word, chmod) = if bit == SETUID {
         ("setuid", "setuid", "u-s")
@@ -141,6 +162,11 @@ fn special_bits(ctx: &Context<'_>, bit: u32) -> Vec<Finding> {
             (false, _) => (
                 Severity::Info,
                 format!("{word} file, removed by a later layer"),
+            ),
+            (true, true) if now.uid == 0 && is_distro_setuid(&now.path) => (
+                Severity::Medium,
+                "setuid-root file a distribution installs this way: runs as root whoever starts it"
+                    .to_owned(),
             ),
             (true, true) if now.uid == 0 => (
                 Severity::High,
