@@ -6,6 +6,7 @@
 //! build step's command.
 
 pub mod analysis;
+pub mod elf;
 pub mod finding;
 pub mod policy;
 pub mod sarif;

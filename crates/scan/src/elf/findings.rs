@@ -1,0 +1,261 @@
+//! From per-layer results to findings: only files present in the final filesystem, one
+//! finding per binary per missing protection, each carrying every verdict in `details`.
+
+use std::collections::HashSet;
+
+use rharden_image::{EntryKind, Fate, FileRecord};
+use serde_json::{json, Value};
+
+use crate::analysis::{display_path, Context};
+use crate::elf::report::{Cet, ElfReport, Pie, Relro, Verdict};
+use crate::elf::rpath::{insecure_entries, Insecure};
+use crate::elf::sink::{ElfOutcome, ElfSink, NotAnalyzed};
+use crate::finding::{Finding, Location, Severity};
+
+const CATEGORY: &str = "elf";
+
+/// One ELF file of the final filesystem and what it proved.
+#[derive(Debug, Clone)]
+pub struct Binary<'a> {
+    /// Absolute path (`/usr/bin/su`).
+    pub path: String,
+    pub location: Location,
+    pub outcome: &'a ElfOutcome,
+}
+
+/// Every ELF file still present in the final filesystem, in path order. `sinks` are the
+/// walk's sinks, in layer order.
+pub fn binaries<'a>(ctx: &Context<'_>, sinks: &[&'a ElfSink]) -> Vec<Binary<'a>> {
+    let mut found: Vec<(&FileRecord, &'a ElfOutcome)> = ctx
+        .files
+        .layers
+        .iter()
+        .flatten()
+        .filter(|r| r.fate == Fate::Present && r.kind == EntryKind::File)
+        .filter_map(|r| {
+            let outcome = sinks.get(r.layer)?.get(&r.path)?;
+            Some((r, outcome))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    found
+        .into_iter()
+        .map(|(record, outcome)| Binary {
+            path: display_path(&record.path),
+            location: ctx.location(record),
+            outcome,
+        })
+        .collect()
+}
+
+/// The `elf` findings: per present binary, one per protection it lacks, and one (info) per
+/// ELF file that could not be judged.
+pub fn findings(ctx: &Context<'_>, sinks: &[&ElfSink]) -> Vec<Finding> {
+    let writable = world_writable_dirs(ctx);
+    let is_writable = |dir: &str| writable.contains(dir);
+    let mut out = Vec::new();
+    for binary in binaries(ctx, sinks) {
+        match binary.outcome {
+            ElfOutcome::Analyzed(report) => {
+                for gap in gaps(&binary.path, report, &is_writable) {
+                    let mut finding = Finding::new(
+                        gap.rule,
+                        CATEGORY,
+                        gap.severity,
+                        gap.title,
+                        binary.path.as_bytes(),
+                    );
+                    finding.details = details(report);
+                    if !gap.insecure.is_empty() {
+                        finding = finding.detail(
+                            "insecure_entries",
+                            gap.insecure
+                                .iter()
+                                .map(|i| json!({"entry": i.entry, "why": i.why}))
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                    finding.fix = Some(gap.fix.to_owned());
+                    finding.locations.push(binary.location.clone());
+                    out.push(finding);
+                }
+            }
+            ElfOutcome::NotAnalyzed(why) => {
+                let mut finding = Finding::new(
+                    "elf-not-analyzed",
+                    CATEGORY,
+                    Severity::Info,
+                    "ELF file not analyzed",
+                    binary.path.as_bytes(),
+                )
+                .detail("reasons", vec![why.describe()]);
+                for key in ["pie", "relro", "nx", "canary", "fortify", "cet", "static"] {
+                    finding = finding.detail(key, "unknown");
+                }
+                if let NotAnalyzed::TooBig { size, cap } = why {
+                    finding = finding.detail("size", *size).detail("cap", *cap);
+                }
+                finding.fix = Some(
+                    "check it by hand (checksec --file, readelf -lW -d); a file that only looks like ELF is harmless".to_owned(),
+                );
+                finding.locations.push(binary.location.clone());
+                out.push(finding);
+            }
+        }
+    }
+    out
+}
+
+/// One missing protection.
+struct Gap {
+    rule: &'static str,
+    severity: Severity,
+    title: &'static str,
+    fix: &'static str,
+    insecure: Vec<Insecure>,
+}
+
+impl Gap {
+    fn new(rule: &'static str, severity: Severity, title: &'static str, fix: &'static str) -> Self {
+        Self {
+            rule,
+            severity,
+            title,
+            fix,
+            insecure: Vec::new(),
+        }
+    }
+}
+
+/// What `report` lacks, most severe first. Only what the file proves absent counts:
+/// `unknown` verdicts make no finding (their reasons are in every finding's details).
+fn gaps(path: &str, report: &ElfReport, writable: &dyn Fn(&str) -> bool) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    if !report.object_type.is_loadable() {
+        return gaps;
+    }
+    let rpath = insecure_entries(path, &report.rpath, writable);
+    if !rpath.is_empty() {
+        gaps.push(Gap {
+            insecure: rpath,
+            ..Gap::new(
+                "elf-rpath",
+                Severity::High,
+                "RPATH lets others choose the libraries it loads",
+                "remove the unsafe RPATH entries (patchelf --set-rpath / --remove-rpath): keep absolute root-owned directories or $ORIGIN-relative ones inside the image",
+            )
+        });
+    }
+    let runpath = insecure_entries(path, &report.runpath, writable);
+    if !runpath.is_empty() {
+        gaps.push(Gap {
+            insecure: runpath,
+            ..Gap::new(
+                "elf-runpath",
+                Severity::High,
+                "RUNPATH lets others choose the libraries it loads",
+                "remove the unsafe RUNPATH entries (patchelf --set-rpath / --remove-rpath): keep absolute root-owned directories or $ORIGIN-relative ones inside the image",
+            )
+        });
+    }
+    if report.nx == Verdict::No {
+        gaps.push(Gap::new(
+            "elf-exec-stack",
+            Severity::High,
+            "executable stack",
+            "link with -Wl,-z,noexecstack and find the object that asks for an executable stack (assembly without a .note.GNU-stack section, nested C functions)",
+        ));
+    }
+    if report.pie == Pie::No {
+        gaps.push(Gap::new(
+            "elf-no-pie",
+            Severity::Medium,
+            "not position-independent (no ASLR for its code)",
+            "compile with -fPIE and link with -pie",
+        ));
+    }
+    match report.relro {
+        Relro::None => gaps.push(Gap::new(
+            "elf-no-relro",
+            Severity::Medium,
+            "no RELRO",
+            "link with -Wl,-z,relro,-z,now",
+        )),
+        Relro::Partial => gaps.push(Gap::new(
+            "elf-partial-relro",
+            Severity::Low,
+            "partial RELRO (the PLT's GOT stays writable)",
+            "link with -Wl,-z,now as well as -Wl,-z,relro",
+        )),
+        Relro::Full => {}
+    }
+    if report.canary == Verdict::No {
+        gaps.push(Gap::new(
+            "elf-no-canary",
+            Severity::Low,
+            "no stack canary",
+            "compile with -fstack-protector-strong",
+        ));
+    }
+    if report.fortify == Verdict::No {
+        gaps.push(Gap::new(
+            "elf-no-fortify",
+            Severity::Info,
+            "no FORTIFY_SOURCE calls",
+            "compile with -O2 -D_FORTIFY_SOURCE=2 (or 3)",
+        ));
+    }
+    if matches!(report.cet, Cet::No | Cet::Ibt | Cet::Shstk) {
+        gaps.push(Gap::new(
+            "elf-no-cet",
+            Severity::Info,
+            "not marked for Intel CET (IBT and shadow stack)",
+            "compile and link every object with -fcf-protection=full",
+        ));
+    }
+    gaps
+}
+
+/// Every verdict of `report`, as the `details` of each of its findings.
+fn details(report: &ElfReport) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    let mut put = |key: &str, value: Value| {
+        map.insert(key.to_owned(), value);
+    };
+    put("type", report.object_type.name().into());
+    put("machine", report.machine.into());
+    put("pie", report.pie.name().into());
+    put("relro", report.relro.name().into());
+    put("nx", report.nx.name().into());
+    put("canary", report.canary.name().into());
+    put("fortify", report.fortify.name().into());
+    put("fortified", report.fortified.len().into());
+    put("fortified_functions", report.fortified.clone().into());
+    put("rpath", report.rpath.clone().into());
+    put("runpath", report.runpath.clone().into());
+    put("cet", report.cet.name().into());
+    put("static", yes_no(report.is_static).into());
+    put("stripped", yes_no(report.stripped).into());
+    if !report.reasons.is_empty() {
+        put("reasons", report.reasons.clone().into());
+    }
+    map
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Directories of the final filesystem that anyone may write to (`o+w`), as absolute paths.
+fn world_writable_dirs(ctx: &Context<'_>) -> HashSet<String> {
+    ctx.files
+        .final_view()
+        .into_iter()
+        .filter(|r| r.kind == EntryKind::Dir && r.mode & 0o002 != 0)
+        .map(|r| display_path(&r.path))
+        .collect()
+}
