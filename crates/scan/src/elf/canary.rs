@@ -24,7 +24,11 @@ pub fn static_proof(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
         code.windows(7).any(reads_gs_0x14)
     };
     found.then(|| {
-        let guard = if machine == EM_X86_64 { "%fs:0x28" } else { "%gs:0x14" };
+        let guard = if machine == EM_X86_64 {
+            "%fs:0x28"
+        } else {
+            "%gs:0x14"
+        };
         format!("static binary: main reads the stack guard ({guard}) to check its canary")
     })
 }
@@ -62,11 +66,19 @@ mod tests {
     #[test]
     fn recognises_the_guard_loads_gcc_emits() {
         // mov %fs:0x28,%rax / mov %fs:0x28,%rdx / sub %fs:0x28,%rdx
-        assert!(reads_fs_0x28(&[0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0]));
-        assert!(reads_fs_0x28(&[0x64, 0x48, 0x8b, 0x14, 0x25, 0x28, 0, 0, 0]));
-        assert!(reads_fs_0x28(&[0x64, 0x48, 0x2b, 0x14, 0x25, 0x28, 0, 0, 0]));
+        assert!(reads_fs_0x28(&[
+            0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0
+        ]));
+        assert!(reads_fs_0x28(&[
+            0x64, 0x48, 0x8b, 0x14, 0x25, 0x28, 0, 0, 0
+        ]));
+        assert!(reads_fs_0x28(&[
+            0x64, 0x48, 0x2b, 0x14, 0x25, 0x28, 0, 0, 0
+        ]));
         // %fs:0x30 is the pointer guard, not the stack guard.
-        assert!(!reads_fs_0x28(&[0x64, 0x48, 0x8b, 0x04, 0x25, 0x30, 0, 0, 0]));
+        assert!(!reads_fs_0x28(&[
+            0x64, 0x48, 0x8b, 0x04, 0x25, 0x30, 0, 0, 0
+        ]));
         assert!(reads_gs_0x14(&[0x65, 0xa1, 0x14, 0, 0, 0, 0x90]));
         assert!(reads_gs_0x14(&[0x65, 0x8b, 0x15, 0x14, 0, 0, 0]));
     }

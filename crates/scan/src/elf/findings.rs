@@ -50,14 +50,27 @@ pub fn binaries<'a>(ctx: &Context<'_>, sinks: &[&'a ElfSink]) -> Vec<Binary<'a>>
 
 /// The `elf` findings: per present binary, one per protection it lacks, and one (info) per
 /// ELF file that could not be judged.
+///
+/// CET is judged per binary only when some binary of the image is CET-marked (the toolchain
+/// could, so an unmarked one is an inconsistent build). When none is (Debian and most
+/// distributions do not build with `-fcf-protection`), one finding lists them all: per binary
+/// it would be one line per file of the image, and the fix is the distribution's.
 pub fn findings(ctx: &Context<'_>, sinks: &[&ElfSink]) -> Vec<Finding> {
     let writable = world_writable_dirs(ctx);
     let is_writable = |dir: &str| writable.contains(dir);
+    let binaries = binaries(ctx, sinks);
+    let analyzed = || {
+        binaries.iter().filter_map(|b| match b.outcome {
+            ElfOutcome::Analyzed(report) if report.object_type.is_loadable() => Some((b, report)),
+            _ => None,
+        })
+    };
+    let cet_per_binary = analyzed().any(|(_, r)| r.cet == Cet::Yes);
     let mut out = Vec::new();
-    for binary in binaries(ctx, sinks) {
+    for binary in &binaries {
         match binary.outcome {
             ElfOutcome::Analyzed(report) => {
-                for gap in gaps(&binary.path, report, &is_writable) {
+                for gap in gaps(&binary.path, report, &is_writable, cet_per_binary) {
                     let mut finding = Finding::new(
                         gap.rule,
                         CATEGORY,
@@ -80,30 +93,60 @@ pub fn findings(ctx: &Context<'_>, sinks: &[&ElfSink]) -> Vec<Finding> {
                     out.push(finding);
                 }
             }
-            ElfOutcome::NotAnalyzed(why) => {
-                let mut finding = Finding::new(
-                    "elf-not-analyzed",
-                    CATEGORY,
-                    Severity::Info,
-                    "ELF file not analyzed",
-                    binary.path.as_bytes(),
-                )
-                .detail("reasons", vec![why.describe()]);
-                for key in ["pie", "relro", "nx", "canary", "fortify", "cet", "static"] {
-                    finding = finding.detail(key, "unknown");
-                }
-                if let NotAnalyzed::TooBig { size, cap } = why {
-                    finding = finding.detail("size", *size).detail("cap", *cap);
-                }
-                finding.fix = Some(
-                    "check it by hand (checksec --file, readelf -lW -d); a file that only looks like ELF is harmless".to_owned(),
-                );
-                finding.locations.push(binary.location.clone());
-                out.push(finding);
-            }
+            ElfOutcome::NotAnalyzed(why) => out.push(not_analyzed(binary, why)),
+        }
+    }
+    if !cet_per_binary {
+        let unmarked: Vec<&Binary<'_>> = analyzed()
+            .filter(|(_, r)| lacks_cet(r))
+            .map(|(b, _)| b)
+            .collect();
+        if !unmarked.is_empty() {
+            let mut finding = Finding::new(
+                "elf-no-cet",
+                CATEGORY,
+                Severity::Info,
+                "no binary in the image is marked for Intel CET (IBT and shadow stack)",
+                b"image",
+            )
+            .detail("cet", "no")
+            .detail("binaries", unmarked.len());
+            finding.fix = Some(CET_FIX.to_owned());
+            finding.locations = unmarked.iter().map(|b| b.location.clone()).collect();
+            out.push(finding);
         }
     }
     out
+}
+
+const CET_FIX: &str = "compile and link every object with -fcf-protection=full (the C library included: the loader enables CET only when every loaded object is marked)";
+
+/// The info finding for an ELF file without verdicts.
+fn not_analyzed(binary: &Binary<'_>, why: &NotAnalyzed) -> Finding {
+    let mut finding = Finding::new(
+        "elf-not-analyzed",
+        CATEGORY,
+        Severity::Info,
+        "ELF file not analyzed",
+        binary.path.as_bytes(),
+    )
+    .detail("reasons", vec![why.describe()]);
+    for key in ["pie", "relro", "nx", "canary", "fortify", "cet", "static"] {
+        finding = finding.detail(key, "unknown");
+    }
+    if let NotAnalyzed::TooBig { size, cap } = why {
+        finding = finding.detail("size", *size).detail("cap", *cap);
+    }
+    finding.fix = Some(
+        "check it by hand (checksec --file, readelf -lW -d); a file that only looks like ELF is harmless".to_owned(),
+    );
+    finding.locations.push(binary.location.clone());
+    finding
+}
+
+/// An x86 file not marked for both CET features.
+fn lacks_cet(report: &ElfReport) -> bool {
+    matches!(report.cet, Cet::No | Cet::Ibt | Cet::Shstk)
 }
 
 /// One missing protection.
@@ -129,7 +172,12 @@ impl Gap {
 
 /// What `report` lacks, most severe first. Only what the file proves absent counts:
 /// `unknown` verdicts make no finding (their reasons are in every finding's details).
-fn gaps(path: &str, report: &ElfReport, writable: &dyn Fn(&str) -> bool) -> Vec<Gap> {
+fn gaps(
+    path: &str,
+    report: &ElfReport,
+    writable: &dyn Fn(&str) -> bool,
+    cet_per_binary: bool,
+) -> Vec<Gap> {
     let mut gaps = Vec::new();
     if !report.object_type.is_loadable() {
         return gaps;
@@ -205,12 +253,12 @@ fn gaps(path: &str, report: &ElfReport, writable: &dyn Fn(&str) -> bool) -> Vec<
             "compile with -O2 -D_FORTIFY_SOURCE=2 (or 3)",
         ));
     }
-    if matches!(report.cet, Cet::No | Cet::Ibt | Cet::Shstk) {
+    if cet_per_binary && lacks_cet(report) {
         gaps.push(Gap::new(
             "elf-no-cet",
             Severity::Info,
-            "not marked for Intel CET (IBT and shadow stack)",
-            "compile and link every object with -fcf-protection=full",
+            "not marked for Intel CET (IBT and shadow stack), unlike other binaries of the image",
+            CET_FIX,
         ));
     }
     gaps

@@ -173,7 +173,7 @@ pub struct ElfReport {
     pub rpath: Vec<String>,
     pub runpath: Vec<String>,
     pub cet: Cet,
-    /// No interpreter and no `DT_NEEDED`: everything it runs is inside the file.
+    /// No interpreter, no `DT_NEEDED` and no imported symbol: everything it runs is inside the file.
     #[serde(rename = "static")]
     pub is_static: bool,
     /// No `.symtab`.
@@ -211,11 +211,17 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
         .as_ref()
         .map_or((0, 0), |d| (d.info.flags, d.info.flags_1));
     let segment = |kind: u32| elf.program_headers.iter().find(|p| p.p_type == kind);
-    let is_static = elf.interpreter.is_none() && elf.libraries.is_empty();
-    let stripped = !elf
-        .section_headers
-        .iter()
-        .any(|s| s.sh_type == SHT_SYMTAB);
+    // Self-contained: no loader, no libraries, and nothing to import (a plugin without
+    // DT_NEEDED still takes its symbols from the process: it is not static).
+    let imports_any = elf.dynsyms.iter().any(|sym| {
+        sym.st_shndx == SHN_UNDEF as usize
+            && elf
+                .dynstrtab
+                .get_at(sym.st_name)
+                .is_some_and(|n| !n.is_empty())
+    });
+    let is_static = elf.interpreter.is_none() && elf.libraries.is_empty() && !imports_any;
+    let stripped = !elf.section_headers.iter().any(|s| s.sh_type == SHT_SYMTAB);
 
     let pie = match object_type {
         ObjectType::Exec => Pie::No,
@@ -259,7 +265,10 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
 
     let canary = if CANARY_SYMBOLS.iter().any(|s| dynamic.imported.contains(*s)) {
         Verdict::Yes
-    } else if let Some(own) = CANARY_SYMBOLS.iter().find(|s| dynamic.defined.contains(**s)) {
+    } else if let Some(own) = CANARY_SYMBOLS
+        .iter()
+        .find(|s| dynamic.defined.contains(**s))
+    {
         reasons.push(format!(
             "canary: the file defines {own} itself (the C library): whether its own code checks a canary is not recorded"
         ));
@@ -303,9 +312,8 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
         );
         (Verdict::Yes, embedded.defined_chk.clone())
     } else if stripped {
-        reasons.push(
-            "fortify: stripped static binary: no symbols to find fortified calls".to_owned(),
-        );
+        reasons
+            .push("fortify: stripped static binary: no symbols to find fortified calls".to_owned());
         (Verdict::Unknown, BTreeSet::new())
     } else {
         (Verdict::No, BTreeSet::new())
@@ -430,6 +438,7 @@ mod tests {
         assert!(analyze(b"\x7fELF").is_err());
         let mut garbage = b"\x7fELF".to_vec();
         garbage.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
-        assert!(analyze(&garbage).is_err() || analyze(&garbage).is_ok());
+        // Either outcome is fine: returning at all is the point.
+        let _ = analyze(&garbage);
     }
 }
