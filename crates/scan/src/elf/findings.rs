@@ -15,7 +15,7 @@ use crate::finding::{Finding, Location, Severity};
 const CATEGORY: &str = "elf";
 
 /// One ELF file of the final filesystem and what it proved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Binary<'a> {
     /// Absolute path (`/usr/bin/su`).
     pub path: String,
@@ -306,4 +306,71 @@ fn world_writable_dirs(ctx: &Context<'_>) -> HashSet<String> {
         .filter(|r| r.kind == EntryKind::Dir && r.mode & 0o002 != 0)
         .map(|r| display_path(&r.path))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::report::ObjectType;
+
+    fn report() -> ElfReport {
+        ElfReport {
+            object_type: ObjectType::Dyn,
+            machine: "X86_64",
+            bits: 64,
+            pie: Pie::Dso,
+            relro: Relro::Full,
+            nx: Verdict::Yes,
+            canary: Verdict::Unknown,
+            fortify: Verdict::No,
+            fortified: Vec::new(),
+            rpath: Vec::new(),
+            runpath: Vec::new(),
+            cet: Cet::No,
+            is_static: false,
+            stripped: true,
+            interpreter: None,
+            reasons: vec!["canary: defines __stack_chk_fail itself".to_owned()],
+        }
+    }
+
+    fn rules(report: &ElfReport, cet_per_binary: bool) -> Vec<&'static str> {
+        gaps("/usr/lib/libx.so", report, &|_| false, cet_per_binary)
+            .iter()
+            .map(|g| g.rule)
+            .collect()
+    }
+
+    #[test]
+    fn unknown_verdicts_and_libraries_without_pie_make_no_finding() {
+        assert_eq!(rules(&report(), false), ["elf-no-fortify"]);
+        assert_eq!(rules(&report(), true), ["elf-no-fortify", "elf-no-cet"]);
+    }
+
+    #[test]
+    fn object_files_are_not_judged() {
+        let object = ElfReport {
+            object_type: ObjectType::Rel,
+            pie: Pie::NotApplicable,
+            relro: Relro::None,
+            nx: Verdict::No,
+            ..report()
+        };
+        assert!(rules(&object, true).is_empty());
+    }
+
+    #[test]
+    fn unsafe_search_paths_name_each_entry() {
+        let exec = ElfReport {
+            rpath: vec!["".to_owned(), "/usr/lib".to_owned(), "/tmp/x".to_owned()],
+            pie: Pie::No,
+            ..report()
+        };
+        let gaps = gaps("/bin/x", &exec, &|_| false, false);
+        assert_eq!(gaps[0].rule, "elf-rpath");
+        assert_eq!(gaps[0].severity, Severity::High);
+        let entries: Vec<&str> = gaps[0].insecure.iter().map(|i| i.entry.as_str()).collect();
+        assert_eq!(entries, ["", "/tmp/x"]);
+        assert!(gaps.iter().any(|g| g.rule == "elf-no-pie"));
+    }
 }
