@@ -23,17 +23,18 @@ pub struct Binary<'a> {
     pub outcome: &'a ElfOutcome,
 }
 
-/// Every ELF file still present in the final filesystem, in path order. `sinks` are the
-/// walk's sinks, in layer order.
+/// Every ELF file still present in the final filesystem, in path order: regular files, and
+/// hardlinks whose target path is gone. `sinks` are the walk's sinks, in layer order.
 pub fn binaries<'a>(ctx: &Context<'_>, sinks: &[&'a ElfSink]) -> Vec<Binary<'a>> {
     let mut found: Vec<(&FileRecord, &'a ElfOutcome)> = ctx
         .files
         .layers
         .iter()
         .flatten()
-        .filter(|r| r.fate == Fate::Present && r.kind == EntryKind::File)
+        .filter(|r| r.fate == Fate::Present)
         .filter_map(|r| {
-            let outcome = sinks.get(r.layer)?.get(&r.path)?;
+            let content = content_of(ctx, r)?;
+            let outcome = sinks.get(content.layer)?.get(&content.path)?;
             Some((r, outcome))
         })
         .collect();
@@ -46,6 +47,21 @@ pub fn binaries<'a>(ctx: &Context<'_>, sinks: &[&'a ElfSink]) -> Vec<Binary<'a>>
             outcome,
         })
         .collect()
+}
+
+/// The record holding the bytes of the present entry `record`: itself for a regular file;
+/// for a hardlink, its target when that is no longer present at its own path (a present
+/// target is reported there, once).
+fn content_of<'f>(ctx: &Context<'f>, record: &'f FileRecord) -> Option<&'f FileRecord> {
+    match record.kind {
+        EntryKind::File => Some(record),
+        EntryKind::Hardlink => {
+            let (layer, position) = record.link_root?;
+            let root = ctx.files.layers.get(layer)?.get(position)?;
+            (root.kind == EntryKind::File && root.fate != Fate::Present).then_some(root)
+        }
+        _ => None,
+    }
 }
 
 /// The `elf` findings: per present binary, one per protection it lacks, and one (info) per

@@ -10,7 +10,7 @@ use rharden_image::{Image, OpenOptions};
 use rharden_scan::analysis::Context;
 use rharden_scan::elf::{self, Cet, ElfOutcome, ElfReport, ElfSink, Pie, Relro, Verdict};
 use rharden_scan::{Finding, Severity};
-use rharden_testkit::{file, Form, ImageSpec, ALL_FORMS};
+use rharden_testkit::{file, hardlink, Form, ImageSpec, ALL_FORMS};
 
 const HELLO: &str = r#"
 #include <stdio.h>
@@ -337,7 +337,13 @@ fn a_walked_image_reports_present_binaries_only() {
     first.push(file("opt/gone", &bin("no-pie")).mode(0o755));
     // Overwritten by the next layer with a hardened binary.
     first.push(file("usr/bin/tool", &bin("no-pie")).mode(0o755));
+    // A hardlink to a present binary is reported once, at the binary's path; a hardlink whose
+    // target is deleted is the binary now.
+    first.push(file("opt/orig", &bin("no-pie")).mode(0o755));
+    first.push(hardlink("opt/link", "opt/orig"));
+    first.push(hardlink("usr/bin/alias", "opt/app/bin/pie-full"));
     let second = vec![
+        file("opt/.wh.orig", b""),
         file("opt/.wh.gone", b""),
         file("usr/bin/tool", &bin("pie-full")).mode(0o755),
         file("usr/bin/script", b"#!/bin/sh\necho not ELF\n").mode(0o755),
@@ -347,6 +353,9 @@ fn a_walked_image_reports_present_binaries_only() {
     let (findings, outcomes) = scan(&path);
 
     assert!(rules_for(&findings, "/opt/gone").is_empty());
+    assert!(rules_for(&findings, "/opt/orig").is_empty());
+    assert!(rules_for(&findings, "/opt/link").contains(&"elf-no-pie"));
+    assert!(outcomes.iter().all(|(p, _)| p != "/usr/bin/alias"));
     // The hardened binary of the upper layer is what is judged (built without CET).
     assert_eq!(rules_for(&findings, "/usr/bin/tool"), ["elf-no-cet"]);
     assert!(outcomes.iter().all(|(p, _)| p != "/usr/bin/script"));
