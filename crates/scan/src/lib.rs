@@ -4,6 +4,10 @@
 //! The secrets analyzer ([`secrets`]) looks at every file of every layer as stored (deleted,
 //! overwritten and hidden files included), the config (Env, Labels, Cmd, Entrypoint) and every
 //! build step's command.
+//!
+//! The ELF analyzer ([`elf`]) judges the hardening of every binary still present in the final
+//! filesystem (PIE, RELRO, NX, canary, FORTIFY, CET, RPATH/RUNPATH), claiming only what each
+//! file proves.
 
 pub mod analysis;
 pub mod elf;
