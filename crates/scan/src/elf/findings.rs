@@ -147,7 +147,10 @@ fn not_analyzed(binary: &Binary<'_>, why: &NotAnalyzed) -> Finding {
         binary.path.as_bytes(),
     )
     .detail("reasons", vec![why.describe()]);
-    for key in ["pie", "relro", "nx", "canary", "fortify", "cet", "static"] {
+    for key in [
+        "type", "pie", "relro", "nx", "canary", "fortify", "rpath", "runpath", "cet", "static",
+        "stripped",
+    ] {
         finding = finding.detail(key, "unknown");
     }
     if let NotAnalyzed::TooBig { size, cap } = why {

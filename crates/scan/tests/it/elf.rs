@@ -962,3 +962,47 @@ fn debian_agrees_with_checksec_where_it_can_know() {
         sample.len()
     );
 }
+
+#[test]
+fn the_magic_is_seen_whatever_the_chunks() {
+    use rharden_image::{Entry, EntryKind, LayerSink};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = ImageSpec::new(vec![vec![file("x", b"x")]]).write(dir.path(), Form::OciDir);
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let layer = &image.layers[0];
+    let elf_bytes = real_hello().unwrap_or_else(header64);
+    let mut sink = ElfSink::new();
+    for (name, bytes) in [
+        ("bin/elf", elf_bytes.clone()),
+        ("bin/not", b"\x7fELX and more".to_vec()),
+    ] {
+        let entry = Entry {
+            path: name.as_bytes(),
+            raw_path: name.as_bytes(),
+            kind: EntryKind::File,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: bytes.len() as u64,
+            mtime: 0,
+            link_target: None,
+            device: None,
+            xattrs: &[],
+        };
+        sink.entry(layer, &entry).expect("entry");
+        // One byte at a time through the magic, then in odd sizes.
+        let (head, tail) = bytes.split_at(6);
+        for b in head {
+            sink.content(std::slice::from_ref(b)).expect("content");
+        }
+        for chunk in tail.chunks(777) {
+            sink.content(chunk).expect("content");
+        }
+        sink.end_entry().expect("end");
+    }
+    assert!(sink.get(b"bin/elf").is_some());
+    assert!(sink.get(b"bin/not").is_none());
+    if let Some(ElfOutcome::Analyzed(report)) = sink.get(b"bin/elf") {
+        assert_eq!(report.pie, Pie::No);
+    }
+}
