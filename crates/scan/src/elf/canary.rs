@@ -1,4 +1,5 @@
-//! Proof of a stack canary in a static binary. There `__stack_chk_fail` is always linked in
+//! Proof of a stack canary in a file that does not import `__stack_chk_fail`, a static binary
+//! above all. There `__stack_chk_fail` is always linked in
 //! (the C library's own code uses it), so its presence proves nothing about the program. What
 //! does: the program's `main` reading the guard where the x86 ABIs keep it, `%fs:0x28`
 //! (x86-64) or `%gs:0x14` (i386), which a protected function does on entry.
@@ -29,7 +30,7 @@ pub fn static_proof(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
         } else {
             "%gs:0x14"
         };
-        format!("static binary: main reads the stack guard ({guard}) to check its canary")
+        format!("main reads the stack guard ({guard}) to check its canary")
     })
 }
 

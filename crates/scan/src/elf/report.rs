@@ -265,6 +265,10 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
 
     let canary = if CANARY_SYMBOLS.iter().any(|s| dynamic.imported.contains(*s)) {
         Verdict::Yes
+    } else if let Some(proof) = canary::static_proof(&elf, bytes) {
+        // Without an import, the handler is inside the file: only code reading the guard proves it.
+        reasons.push(format!("canary: {proof}"));
+        Verdict::Yes
     } else if let Some(own) = CANARY_SYMBOLS
         .iter()
         .find(|s| dynamic.defined.contains(**s))
@@ -273,20 +277,19 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
             "canary: the file defines {own} itself (the C library): whether its own code checks a canary is not recorded"
         ));
         Verdict::Unknown
+    } else if CANARY_SYMBOLS.iter().any(|s| embedded.defined.contains(*s)) {
+        reasons.push(if is_static {
+            "canary: static binary embeds libc's __stack_chk_fail: its presence proves nothing about the program's own code".to_owned()
+        } else {
+            "canary: the file carries its own __stack_chk_fail (a statically linked C library): it proves nothing about the program's code".to_owned()
+        });
+        Verdict::Unknown
     } else if !is_static {
+        // A dynamic file whose code checks a canary must import the failure handler.
         Verdict::No
-    } else if let Some(proof) = canary::static_proof(&elf, bytes) {
-        reasons.push(format!("canary: {proof}"));
-        Verdict::Yes
     } else if stripped {
         reasons.push(
             "canary: stripped static binary: no symbols to tell whether any code checks a canary"
-                .to_owned(),
-        );
-        Verdict::Unknown
-    } else if CANARY_SYMBOLS.iter().any(|s| embedded.defined.contains(*s)) {
-        reasons.push(
-            "canary: static binary embeds libc's __stack_chk_fail: its presence proves nothing about the program's own code"
                 .to_owned(),
         );
         Verdict::Unknown
