@@ -1,8 +1,8 @@
-//! Proof of a stack canary in a file that does not import `__stack_chk_fail`, a static binary
-//! above all. There `__stack_chk_fail` is always linked in
-//! (the C library's own code uses it), so its presence proves nothing about the program. What
-//! does: the program's `main` reading the guard where the x86 ABIs keep it, `%fs:0x28`
-//! (x86-64) or `%gs:0x14` (i386), which a protected function does on entry.
+//! Proof of a stack canary in a file that does not import `__stack_chk_fail`: a static binary
+//! above all, where the C library's own `__stack_chk_fail` is always linked in, so its presence
+//! proves nothing about the program. What does: the program's `main` reading the guard where
+//! the x86 ABIs keep it, `%fs:0x28` (x86-64) or `%gs:0x14` (i386), as a protected function does
+//! on entry.
 
 use goblin::elf::header::{EM_386, EM_X86_64};
 use goblin::elf::program_header::PT_LOAD;
