@@ -9,8 +9,13 @@
 //! world-writable entries and unknown owners, each with the layer that introduced it and
 //! whether it is still in the final filesystem. The hygiene analyzer ([`hygiene`]) judges the
 //! config and the build history (root user, no HEALTHCHECK, ADD, package caches, …).
+//!
+//! The ELF analyzer ([`elf`]) judges the hardening of every binary still present in the final
+//! filesystem (PIE, RELRO, NX, canary, FORTIFY, CET, RPATH/RUNPATH), claiming only what each
+//! file proves.
 
 pub mod analysis;
+pub mod elf;
 pub mod finding;
 pub mod html;
 pub mod hygiene;
