@@ -6,6 +6,7 @@
 //! build step's command.
 
 pub mod analysis;
+pub mod bloat;
 pub mod finding;
 pub mod policy;
 pub mod sarif;
