@@ -3,5 +3,6 @@
 // Tests say on stderr what they skipped and how much they checked.
 #![allow(clippy::print_stderr)]
 
+mod bloat;
 mod real;
 mod rules;
