@@ -162,7 +162,7 @@ fn stack<'a>(stacked: &mut BTreeMap<&'a [u8], Node>, tree: &LayerTree<'a>, white
     }
 }
 
-/// dive's efficiency and wasted bytes for the layers of `files`.
+/// dive's efficiency and wasted bytes for the layers of `files` (metadata only: no content).
 pub fn score(files: &FileIndex) -> DiveScore {
     // path -> (Σ sizes, min size, visits)
     let mut tally: HashMap<&[u8], (u64, u64, u32)> = HashMap::new();

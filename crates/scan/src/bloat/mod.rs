@@ -4,9 +4,9 @@
 //! - **Waste**: bytes stored in a layer that are not in the final filesystem (deleted,
 //!   overwritten or hidden by a later layer), per file and per layer, with the step that wrote
 //!   them and the step that removed them. This is [`BloatSummary::wasted_bytes`].
-//! - **dive's numbers**, computed the way dive does (see [`dive`](self) module docs):
-//!   [`BloatSummary::efficiency`] and [`BloatSummary::dive_wasted_bytes`], which counts every
-//!   version of a path stored more than once, the kept one too.
+//! - **dive's numbers**, computed the way dive does (the rules are in [`dive_score`]'s module,
+//!   `bloat/dive.rs`): [`BloatSummary::efficiency`] and [`BloatSummary::dive_wasted_bytes`],
+//!   which counts every version of a path stored more than once, the kept one too.
 //! - **Package-manager leftovers** in the final filesystem (apt lists and archives, pip, npm,
 //!   yarn, go, cargo, maven and apk caches, `/tmp` and `/var/tmp`), one finding per kind.
 //! - **Duplicates**: the same content (sha256) at several paths of the final filesystem. Only
@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::analysis::{display_path, status_of, Context};
 use crate::finding::{Finding, Severity, Status};
 
-pub use dive::DiveScore;
+pub use dive::{score as dive_score, DiveScore};
 pub use kinds::{Leftover, Toolchain};
 pub use sink::{ContentHashSink, MIN_HASHED_SIZE};
 
@@ -54,7 +54,9 @@ const MAX_LOCATIONS: usize = 10;
 /// The image's bloat in numbers, for reports (the HTML per-layer table and chart).
 #[derive(Debug, Clone, Serialize)]
 pub struct BloatSummary {
-    /// dive's efficiency score: 1 − (bytes stored more than once or removed) / all, by dive's rules.
+    /// dive's efficiency score: Σ over paths of the smallest size stored at the path, divided by
+    /// Σ of every size stored at every path (whiteouts of directories weigh what they delete);
+    /// 1 for an image with no bytes.
     pub efficiency: f64,
     /// Bytes of regular files stored in layers that are not in the final filesystem.
     pub wasted_bytes: u64,

@@ -502,3 +502,51 @@ fn leftovers_only_in_the_final_filesystem() {
     );
     assert!(rule(&findings, "bloat.leftover.npm-cache").is_empty());
 }
+
+/// A plain Debian base image: no compiler, no leftovers worth more than `low`; its numbers are
+/// printed for the record (and the duplicates it ships, such as identical license texts).
+#[test]
+fn plain_debian_base() {
+    let Some(real) = rharden_testkit::real_fixtures() else {
+        eprintln!("skipped: no real images");
+        return;
+    };
+    let path = real.join("debian.oci.tar");
+    assert!(
+        path.exists(),
+        "debian.oci.tar is missing: build-images.sh builds it"
+    );
+    // The cost of hashing, for the record (meaningful in a release build): a metadata-only walk
+    // (decompress, digest checks, fates) against the walk with the bloat sink plus the analysis.
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let started = std::time::Instant::now();
+    image.walk(|_| ()).expect("walk");
+    let plain = started.elapsed();
+    let started = std::time::Instant::now();
+    let (findings, s, _) = run(&path);
+    let hashed = started.elapsed();
+    eprintln!(
+        "debian.oci.tar: walk {plain:?}, walk + hashes + bloat analysis {hashed:?} ({:.2}×)",
+        hashed.as_secs_f64() / plain.as_secs_f64()
+    );
+    let loud: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity > Severity::Low)
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    assert!(rule(&findings, "bloat.removed-in-later-layer").is_empty());
+    assert_eq!((s.wasted_bytes, s.dive_wasted_bytes), (0, 0));
+    assert_eq!(s.efficiency, 1.0);
+    let mut rules: Vec<&str> = findings.iter().map(|f| f.rule_id.as_str()).collect();
+    rules.dedup();
+    eprintln!(
+        "debian.oci.tar: {} findings ({rules:?}), {} duplicate groups wasting {} bytes, {} total bytes",
+        findings.len(),
+        s.duplicates.len(),
+        s.duplicate_wasted_bytes,
+        s.total_bytes,
+    );
+    for d in s.duplicates.iter().take(8) {
+        eprintln!("  {} × {} B: {:?}", d.paths.len(), d.size, d.paths);
+    }
+}
