@@ -29,6 +29,8 @@ fn step_text(ctx: &Context<'_>, layer: usize) -> String {
     match ctx.step(layer) {
         Some(step) => {
             let step = step.trim();
+            let step = step.strip_prefix("/bin/sh -c ").unwrap_or(step);
+            let step = step.strip_prefix("#(nop) ").unwrap_or(step).trim();
             let short: String = step.chars().take(80).collect();
             let more = if short.len() < step.len() { "…" } else { "" };
             format!("layer {layer} (`{short}{more}`)")
@@ -61,6 +63,15 @@ fn paths(records: &[&FileRecord]) -> Vec<String> {
         .collect()
 }
 
+/// `1 file`, `2 files`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Bytes one step wrote and a later step removed: `records` biggest first.
 pub(super) fn waste_finding(
     ctx: &Context<'_>,
@@ -91,8 +102,9 @@ pub(super) fn waste_finding(
     let what = if count == 1 {
         display_path(&records[0].path)
     } else {
-        format!("{count} files")
+        plural(count, "file")
     };
+    let it = if count == 1 { "it" } else { "them" };
     let fix = if how == "overwrites" {
         format!(
             "write the final version once: {} replaces what {} wrote; saves {}",
@@ -102,7 +114,7 @@ pub(super) fn waste_finding(
         )
     } else {
         format!(
-            "remove the files in the same RUN that creates them ({}), or use a multi-stage build, instead of removing them in {}: saves {}",
+            "remove {what} in the same RUN that creates {it} ({}), or use a multi-stage build, instead of removing {it} in {}: saves {}",
             step_text(ctx, layer),
             step_text(ctx, by),
             human(bytes)
@@ -163,10 +175,10 @@ pub(super) fn leftover_findings(
             CATEGORY,
             severity_by_size(bytes),
             format!(
-                "{} left in the image: {} in {} files",
-                kind.name(),
+                "{} left in the image: {} in {}",
+                kind.label(),
                 human(bytes),
-                records.len()
+                plural(records.len(), "file")
             ),
             kind.name().as_bytes(),
         )

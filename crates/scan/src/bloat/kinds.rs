@@ -46,6 +46,22 @@ impl Leftover {
         }
     }
 
+    /// What it is, in a title.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AptLists => "apt package lists",
+            Self::AptArchives => "apt package archives",
+            Self::Pip => "pip cache",
+            Self::Npm => "npm cache",
+            Self::Yarn => "yarn cache",
+            Self::Go => "Go module and build caches",
+            Self::Cargo => "cargo registry",
+            Self::Maven => "Maven repository",
+            Self::Apk => "apk cache",
+            Self::Tmp => "temporary files",
+        }
+    }
+
     /// What to do about it, in the RUN that made it.
     pub fn remedy(self) -> &'static str {
         match self {
