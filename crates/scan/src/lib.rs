@@ -4,6 +4,10 @@
 //! The secrets analyzer ([`secrets`]) looks at every file of every layer as stored (deleted,
 //! overwritten and hidden files included), the config (Env, Labels, Cmd, Entrypoint) and every
 //! build step's command.
+//!
+//! The bloat analyzer ([`bloat`]) measures what the image stores that its final filesystem does
+//! not need (deleted, overwritten and hidden bytes, caches, duplicates, toolchains), with dive's
+//! efficiency score next to it.
 
 pub mod analysis;
 pub mod bloat;

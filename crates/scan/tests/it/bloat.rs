@@ -550,3 +550,25 @@ fn plain_debian_base() {
         eprintln!("  {} × {} B: {:?}", d.paths.len(), d.size, d.paths);
     }
 }
+
+/// A file of 50 MiB or more in the final filesystem is an info finding; a removed one is waste.
+#[test]
+fn large_files_are_info() {
+    let big = data(50 << 20, 1);
+    let mut spec = ImageSpec::new(vec![
+        vec![file("big", &big), file("gone", &big[..(50 << 20) - 1])],
+        vec![file(".wh.gone", b"")],
+    ]);
+    spec.codec = rharden_testkit::LayerCodec::Plain;
+    let (findings, s) = generated(&spec);
+    let large = rule(&findings, "bloat.large-file");
+    assert_eq!(large.len(), 1, "{large:#?}");
+    assert_eq!(large[0].severity, Severity::Info);
+    assert_eq!(large[0].locations[0].path, "/big");
+    assert_eq!(detail(large[0], "size"), 50 << 20);
+    assert_eq!(s.biggest_files[0].path, "/big");
+    let waste = rule(&findings, "bloat.removed-in-later-layer");
+    assert_eq!(waste.len(), 1);
+    assert_eq!(waste[0].severity, Severity::Medium);
+    assert_eq!(detail(waste[0], "wasted_bytes"), (50 << 20) - 1);
+}
