@@ -169,13 +169,15 @@ pub fn score(files: &FileIndex) -> DiveScore {
     let mut stacked: BTreeMap<&[u8], Node> = BTreeMap::new();
     for (j, records) in files.layers.iter().enumerate() {
         let tree = layer_tree(records);
+        let own;
         let lookup = if j == 0 {
             // StackTreeRange(trees, 0, -1): layer 0's own tree, nothing stacked.
-            let mut own = BTreeMap::new();
-            stack(&mut own, &tree, false);
-            own
+            let mut tree0 = BTreeMap::new();
+            stack(&mut tree0, &tree, false);
+            own = tree0;
+            &own
         } else {
-            stacked.clone()
+            &stacked
         };
         let mut leaves: Vec<(Vec<u8>, &[u8], Option<u64>)> = tree
             .nodes
@@ -192,7 +194,7 @@ pub fn score(files: &FileIndex) -> DiveScore {
         for (_, path, size) in leaves {
             let size = match size {
                 Some(s) => s,
-                None => match whiteout_weight(&lookup, path) {
+                None => match whiteout_weight(lookup, path) {
                     Some(w) => w,
                     // dive's visitor fails here and the rest of the layer is not visited.
                     None => break,
@@ -223,5 +225,40 @@ pub fn score(files: &FileIndex) -> DiveScore {
         wasted_bytes: wasted,
         discovered_bytes: discovered,
         minimum_bytes: minimum,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_sort_in_dives_visiting_order() {
+        // Leaves only (a directory with children is never visited), byte-wise per component, a
+        // whiteout under its `.wh.` name: `.wh.c` first, `a/b` before `a-c` (component `a` < `a-c`).
+        let mut keys = vec![
+            visit_key(b"a-c", false),
+            visit_key(b"a/b", false),
+            visit_key(b"c", true),
+            visit_key(b"b", false),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                b".wh.c".to_vec(),
+                b"a\0b".to_vec(),
+                b"a-c".to_vec(),
+                b"b".to_vec()
+            ]
+        );
+        assert_eq!(visit_key(b"d/e", true), b"d\0.wh.e");
+    }
+
+    #[test]
+    fn ancestors_of_a_path() {
+        let got: Vec<&[u8]> = ancestors(b"a/b/c").collect();
+        assert_eq!(got, [&b"a/b"[..], &b"a"[..]]);
+        assert_eq!(ancestors(b"a").count(), 0);
     }
 }
