@@ -14,7 +14,13 @@
 //! filesystem (PIE, RELRO, NX, canary, FORTIFY, CET, RPATH/RUNPATH), claiming only what each
 //! file proves.
 
+//!
+//! The bloat analyzer ([`bloat`]) measures what the image stores that its final filesystem does
+//! not need (deleted, overwritten and hidden bytes, caches, duplicates, toolchains), with dive's
+//! efficiency score next to it.
+
 pub mod analysis;
+pub mod bloat;
 pub mod elf;
 pub mod finding;
 pub mod html;

@@ -3,6 +3,7 @@
 // Tests say on stderr what they skipped and how much they checked.
 #![allow(clippy::print_stderr)]
 
+mod bloat;
 mod elf;
 mod hygiene;
 mod privilege;
