@@ -237,6 +237,84 @@ fn layer_chart(report: &ScanReport) -> String {
     svg
 }
 
+/// Where the bytes go: biggest files, package-manager leftovers, duplicates, toolchains.
+fn bloat_html(b: &crate::bloat::BloatSummary) -> String {
+    let mut out = String::from("<h2>Bloat</h2>");
+    let _ = write!(
+        out,
+        "<p>{} of file bytes stored in all layers, {} in the final filesystem: <b>{} wasted</b> (stored, then deleted, overwritten or hidden). dive's efficiency score is {:.2} % and dive counts {} as wasted, because it also counts the kept version of every path written more than once.</p>",
+        human(b.total_bytes),
+        human(b.final_bytes),
+        human(b.wasted_bytes),
+        b.efficiency * 100.0,
+        human(b.dive_wasted_bytes)
+    );
+    if !b.biggest_files.is_empty() {
+        out.push_str("<h3>Biggest files</h3><table><tr><th>path</th><th class=\"num\">layer</th><th class=\"num\">size</th><th>status</th></tr>");
+        for f in &b.biggest_files {
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                escape(&f.path),
+                f.layer,
+                human(f.size),
+                status_word(f.status)
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !b.leftovers.is_empty() {
+        out.push_str("<h3>Package-manager leftovers</h3><table><tr><th>kind</th><th class=\"num\">files</th><th class=\"num\">size</th><th>layers</th></tr>");
+        for l in &b.leftovers {
+            let _ =
+                write!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                escape(l.kind),
+                l.files,
+                human(l.bytes),
+                l.layers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !b.toolchains.is_empty() {
+        out.push_str("<h3>Build toolchains</h3><table><tr><th>toolchain</th><th class=\"num\">files</th><th class=\"num\">size</th></tr>");
+        for t in &b.toolchains {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                escape(t.name),
+                t.files,
+                human(t.bytes)
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !b.duplicates.is_empty() {
+        let _ = write!(
+            out,
+            "<h3>Duplicated content ({} in all)</h3><table><tr><th>paths</th><th class=\"num\">size</th><th class=\"num\">wasted</th></tr>",
+            human(b.duplicate_wasted_bytes)
+        );
+        for d in b.duplicates.iter().take(50) {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                d.paths
+                    .iter()
+                    .map(|p| format!("<code>{}</code>", escape(p)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                human(d.size),
+                human(d.wasted_bytes)
+            );
+        }
+        out.push_str("</table>");
+    }
+    out
+}
+
 /// Renders the whole report as one HTML document.
 pub fn to_html(report: &ScanReport, tool_version: &str) -> String {
     let mut out = String::with_capacity(64 * 1024);
@@ -373,6 +451,10 @@ pub fn to_html(report: &ScanReport, tool_version: &str) -> String {
         );
     }
     out.push_str("</table>");
+
+    if let Some(b) = &report.bloat {
+        out.push_str(&bloat_html(b));
+    }
 
     // Findings, by category, most severe first.
     out.push_str("<h2>Findings</h2>");

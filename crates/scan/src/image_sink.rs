@@ -3,38 +3,53 @@
 
 use rharden_image::{Entry, LayerInfo, LayerSink, SinkError, Want};
 
+use crate::bloat::ContentHashSink;
+use crate::elf::ElfSink;
 use crate::privilege::AccountsSink;
 use crate::secrets::sink::SecretSink;
+
+const SINKS: usize = 4;
 
 /// The analyzers' sinks for one layer; `None` for an analyzer that is off.
 #[derive(Debug, Default)]
 pub struct ImageSink<'a> {
     pub secrets: Option<SecretSink<'a>>,
     pub accounts: Option<AccountsSink>,
+    pub elf: Option<ElfSink>,
+    pub hashes: Option<ContentHashSink>,
     /// Which sinks want the current entry's content, in field order.
-    wants: [bool; 2],
+    wants: [bool; SINKS],
 }
 
 impl<'a> ImageSink<'a> {
-    pub fn new(secrets: Option<SecretSink<'a>>, accounts: Option<AccountsSink>) -> Self {
+    pub fn new(
+        secrets: Option<SecretSink<'a>>,
+        accounts: Option<AccountsSink>,
+        elf: Option<ElfSink>,
+        hashes: Option<ContentHashSink>,
+    ) -> Self {
         Self {
             secrets,
             accounts,
-            wants: [false; 2],
+            elf,
+            hashes,
+            wants: [false; SINKS],
         }
     }
 
-    fn sinks(&mut self) -> [Option<&mut dyn LayerSink>; 2] {
+    fn sinks(&mut self) -> [Option<&mut dyn LayerSink>; SINKS] {
         [
             self.secrets.as_mut().map(|s| s as &mut dyn LayerSink),
             self.accounts.as_mut().map(|s| s as &mut dyn LayerSink),
+            self.elf.as_mut().map(|s| s as &mut dyn LayerSink),
+            self.hashes.as_mut().map(|s| s as &mut dyn LayerSink),
         ]
     }
 }
 
 impl LayerSink for ImageSink<'_> {
     fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
-        let mut wants = [false; 2];
+        let mut wants = [false; SINKS];
         for (i, sink) in self.sinks().into_iter().enumerate() {
             if let Some(sink) = sink {
                 wants[i] = sink.entry(layer, entry)? == Want::Content;

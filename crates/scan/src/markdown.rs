@@ -246,6 +246,7 @@ mod cut_tests {
             },
             findings,
             layers: Vec::new(),
+            bloat: None,
             warnings: Vec::new(),
         };
         let md = to_markdown(&report);

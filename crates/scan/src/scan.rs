@@ -10,9 +10,11 @@ use rharden_image::{EntryKind, Fate, Image, ImageError, Walk};
 use serde::Serialize;
 
 use crate::analysis::Context;
+use crate::bloat::ContentHashSink;
+use crate::elf::ElfSink;
 use crate::finding::{fingerprint, redact, Finding, Location, Severity, Source, Status};
 use crate::image_sink::ImageSink;
-use crate::policy::{Analyzer, Policy};
+use crate::policy::{Analyzer, ElfProtection, Policy};
 use crate::privilege::AccountsSink;
 use crate::secrets::rules::RuleSet;
 use crate::secrets::sink::SecretSink;
@@ -137,6 +139,9 @@ pub struct ScanReport {
     pub analyzers: Vec<&'static str>,
     pub findings: Vec<Finding>,
     pub layers: Vec<LayerRow>,
+    /// The bloat analyzer's full figures (biggest files, leftovers, duplicates, toolchains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bloat: Option<crate::bloat::BloatSummary>,
     pub summary: Summary,
     pub warnings: Vec<String>,
 }
@@ -164,6 +169,8 @@ pub fn scan(
         ImageSink::new(
             on(Analyzer::Secrets).then(|| SecretSink::new(options.rules, &skip)),
             on(Analyzer::Privilege).then(AccountsSink::new),
+            on(Analyzer::Elf).then(ElfSink::new),
+            on(Analyzer::Bloat).then(ContentHashSink::new),
         )
     })?;
     let ctx = Context {
@@ -182,6 +189,35 @@ pub fn scan(
             .findings
             .extend(crate::privilege::findings(&ctx, &sinks));
         analyzed.names.push(Analyzer::Privilege.name());
+    }
+    if on(Analyzer::Elf) {
+        let sinks: Vec<&ElfSink> = walk.sinks.iter().filter_map(|s| s.elf.as_ref()).collect();
+        analyzed.findings.extend(crate::elf::findings(&ctx, &sinks));
+        analyzed.names.push(Analyzer::Elf.name());
+    }
+    if on(Analyzer::Bloat) {
+        let sinks: Vec<&ContentHashSink> = walk
+            .sinks
+            .iter()
+            .filter_map(|s| s.hashes.as_ref())
+            .collect();
+        let (findings, summary) = crate::bloat::analyze(&ctx, &sinks);
+        analyzed.findings.extend(findings);
+        let mut layer_wasted = vec![0; image.layers.len()];
+        for l in &summary.layers {
+            if let Some(w) = layer_wasted.get_mut(l.index) {
+                *w = l.wasted_bytes;
+            }
+        }
+        analyzed.bloat = Some(BloatFigures {
+            efficiency: summary.efficiency,
+            wasted_bytes: summary.wasted_bytes,
+            dive_wasted_bytes: summary.dive_wasted_bytes,
+            total_bytes: summary.total_bytes,
+            layer_wasted,
+        });
+        analyzed.bloat_summary = Some(summary);
+        analyzed.names.push(Analyzer::Bloat.name());
     }
     if on(Analyzer::Hygiene) {
         analyzed.findings.extend(crate::hygiene::findings(&ctx));
@@ -309,6 +345,7 @@ struct Analyzed {
     names: Vec<&'static str>,
     findings: Vec<Finding>,
     bloat: Option<BloatFigures>,
+    bloat_summary: Option<crate::bloat::BloatSummary>,
 }
 
 /// The bloat analyzer's headline figures, for the summary and the per-layer table.
@@ -597,6 +634,7 @@ fn build(
         config_digest: image.config_digest.to_string(),
         policy: options.policy.name.clone(),
         policy_rules: options.policy.describe(),
+        bloat: analyzed.bloat_summary,
         analyzers: secret_sinks
             .map(|_| "secrets")
             .into_iter()
@@ -630,13 +668,16 @@ fn required_severity(policy: &Policy, f: &Finding) -> Option<Severity> {
     if req.non_root_user && f.rule_id == crate::hygiene::ROOT_USER.id {
         return Some(req.severity);
     }
-    if f.category == "elf" {
-        let protection = f.details.get("protection").and_then(|v| v.as_str())?;
-        if req.elf.iter().any(|p| p.name() == protection) {
-            return Some(req.severity);
-        }
-    }
-    None
+    let protection = match f.rule_id.as_str() {
+        "elf-no-pie" => ElfProtection::Pie,
+        "elf-no-relro" | "elf-partial-relro" => ElfProtection::Relro,
+        "elf-exec-stack" => ElfProtection::Nx,
+        "elf-no-canary" => ElfProtection::Canary,
+        "elf-no-fortify" => ElfProtection::Fortify,
+        "elf-no-cet" => ElfProtection::Cet,
+        _ => return None,
+    };
+    req.elf.contains(&protection).then_some(req.severity)
 }
 
 /// A finding when the image crosses one of the policy's bloat limits.

@@ -6,15 +6,16 @@ use std::io::Write as _;
 use std::path::Path;
 
 use rharden_image::Image;
+use rharden_scan::policy::Analyzer;
 use rharden_scan::secrets::rules::RuleSet;
 use rharden_scan::{
     Baseline, Finding, Policy, ScanOptions, ScanReport, Severity, Source, Status as FindingStatus,
 };
 
-use crate::args::{ScanArgs, ScanFormat, SeverityArg};
+use crate::args::{AnalyzerArg, ScanArgs, ScanFormat, SeverityArg};
 use crate::error::CliError;
 use crate::exit::Status;
-use crate::printer::{ellipsize, emit};
+use crate::printer::{ellipsize, emit, human_bytes};
 
 fn severity(s: SeverityArg) -> Severity {
     match s {
@@ -41,10 +42,25 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 }
 
 pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
-    let policy = match &args.policy {
+    let mut policy = match &args.policy {
         Some(p) => Policy::load(p).map_err(|e| CliError::new("load the policy", e))?,
         None => Policy::builtin().map_err(|e| CliError::new("load the built-in policy", e))?,
     };
+    if let Some(list) = &args.analyzers {
+        let mut analyzers: Vec<Analyzer> = list
+            .iter()
+            .map(|a| match a {
+                AnalyzerArg::Secrets => Analyzer::Secrets,
+                AnalyzerArg::Privilege => Analyzer::Privilege,
+                AnalyzerArg::Elf => Analyzer::Elf,
+                AnalyzerArg::Bloat => Analyzer::Bloat,
+                AnalyzerArg::Hygiene => Analyzer::Hygiene,
+            })
+            .collect();
+        analyzers.sort();
+        analyzers.dedup();
+        policy.analyzers = analyzers;
+    }
     let rules = match &args.rules {
         Some(p) => RuleSet::load(p).map_err(|e| CliError::new("load the secret rules", e))?,
         None => {
@@ -174,14 +190,30 @@ fn table(r: &ScanReport) -> String {
     let s = &r.summary;
     let _ = writeln!(
         out,
-        "{} ({}, {} layers): {} rules, policy {} (fail on {})",
+        "{} ({}, {} layers): analyzers {} ({} secret rules), policy {} (fail on {})",
         r.image,
         r.format,
         s.layers,
+        r.analyzers.join(", "),
         s.rules,
         r.policy,
         s.fail_on.name()
     );
+    if let (Some(e), Some(w), Some(d), Some(t)) = (
+        s.efficiency,
+        s.wasted_bytes,
+        s.dive_wasted_bytes,
+        s.total_bytes,
+    ) {
+        let _ = writeln!(
+            out,
+            "bloat: {} wasted of {} stored in layers; dive's efficiency {:.2} % (dive counts {} wasted)",
+            human_bytes(w),
+            human_bytes(t),
+            e * 100.0,
+            human_bytes(d)
+        );
+    }
     let _ = writeln!(out);
     for f in &r.findings {
         let _ = writeln!(
@@ -194,6 +226,11 @@ fn table(r: &ScanReport) -> String {
         );
         for line in location_line(f) {
             let _ = writeln!(out, "          {line}");
+        }
+        if f.category != "secret" {
+            if let Some(fix) = &f.fix {
+                let _ = writeln!(out, "          fix: {}", ellipsize(fix, 160));
+            }
         }
     }
     if !r.findings.is_empty() {

@@ -125,9 +125,29 @@ fn removed_fix(now: &FileRecord, what: &str) -> String {
 /// paths. Still reported (most containers need none of them), one severity lower than a
 /// setuid-root file a build step added, which is what a reviewer must look at first.
 const DISTRO_SETUID: &[&str] = &[
-    "chfn", "chsh", "gpasswd", "newgrp", "passwd", "su", "mount", "umount", "sudo", "ping",
-    "ping6", "fusermount", "fusermount3", "pkexec", "newuidmap", "newgidmap", "crontab",
-    "unix_chkpwd", "chage", "expiry", "ssh-agent", "bbsuid", "dbus-daemon-launch-helper",
+    "chfn",
+    "chsh",
+    "gpasswd",
+    "newgrp",
+    "passwd",
+    "su",
+    "mount",
+    "umount",
+    "sudo",
+    "ping",
+    "ping6",
+    "fusermount",
+    "fusermount3",
+    "pkexec",
+    "newuidmap",
+    "newgidmap",
+    "crontab",
+    "unix_chkpwd",
+    "chage",
+    "expiry",
+    "ssh-agent",
+    "bbsuid",
+    "dbus-daemon-launch-helper",
 ];
 
 fn is_distro_setuid(path: &[u8]) -> bool {

@@ -144,6 +144,8 @@ fn real_fixtures_in_every_form() {
             }
             // no USER; its history's `ADD file:… in /` is the root filesystem, not reported
             "debian" => add("root-user", "User"),
+            // no USER
+            "bloat" => add("root-user", "User"),
             "base" | "caps" | "elf" | "fates" => {}
             other => panic!("unknown recipe {other}"),
         }

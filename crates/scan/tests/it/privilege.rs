@@ -229,7 +229,9 @@ fn debian_base_has_exactly_its_known_setuid_and_setgid_binaries() {
             "{name}"
         );
         for f in map["setuid"].values() {
-            assert_eq!(f.severity, Severity::High, "{name}: {f:?}");
+            // Setuid-root programs a distribution ships are one severity below ones a build
+            // step adds (the caps image's /usr/local/bin/whoami is high).
+            assert_eq!(f.severity, Severity::Medium, "{name}: {f:?}");
             assert_eq!(f.details["uid"], 0);
             assert_eq!(f.locations[0].status, Status::Present);
         }

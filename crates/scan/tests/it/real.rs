@@ -5,15 +5,22 @@
 use std::path::{Path, PathBuf};
 
 use rharden_image::{Image, OpenOptions};
+use rharden_scan::policy::Analyzer;
 use rharden_scan::secrets::rules::RuleSet;
 use rharden_scan::{scan, Finding, Policy, ScanOptions, ScanReport, Source, Status};
 use serde_json::Value;
 
 use rharden_testkit::fixtures_dir as fixtures;
 
+/// The secrets analyzer alone (these tests are about secrets).
 fn run(path: &Path) -> ScanReport {
+    run_with(path, &[Analyzer::Secrets])
+}
+
+fn run_with(path: &Path, analyzers: &[Analyzer]) -> ScanReport {
     let rules = RuleSet::builtin().expect("rules");
-    let policy = Policy::builtin().expect("policy");
+    let mut policy = Policy::builtin().expect("policy");
+    policy.analyzers = analyzers.to_vec();
     let image = Image::open(path, &OpenOptions::default()).expect("open");
     let options = ScanOptions {
         rules: &rules,
@@ -220,4 +227,41 @@ fn plain_debian_base_has_no_finding_above_low() {
             report.findings.len()
         );
     }
+}
+
+/// Every analyzer on, the default policy: a stock Debian base image passes the default gate
+/// (its distro setuid binaries, root user and partial RELRO are reported below high), and one
+/// walk feeds every analyzer.
+#[test]
+fn debian_base_passes_the_default_gate_with_every_analyzer() {
+    let real = fixtures().join("real");
+    if !real.exists() {
+        return;
+    }
+    let report = run_with(&real.join("debian.oci.tar"), &Analyzer::ALL);
+    assert_eq!(
+        report.analyzers,
+        ["secrets", "privilege", "elf", "bloat", "hygiene"]
+    );
+    let high: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= rharden_scan::Severity::High)
+        .collect();
+    assert!(high.is_empty(), "{high:#?}");
+    assert!(!report.summary.failed);
+    for category in ["setuid", "setgid", "elf", "hygiene", "bloat"] {
+        assert!(
+            report.summary.by_category.contains_key(category),
+            "{category}: {:?}",
+            report.summary.by_category
+        );
+    }
+    let efficiency = report.summary.efficiency.expect("bloat ran");
+    assert!(efficiency > 0.99 && efficiency <= 1.0, "{efficiency}");
+    assert_eq!(
+        report.summary.wasted_bytes,
+        Some(0),
+        "one layer wastes nothing"
+    );
 }
