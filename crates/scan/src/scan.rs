@@ -469,14 +469,17 @@ fn build(
         .collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     secrets.dedup();
+    let scrub_text = |t: &mut String| {
+        for s in &secrets {
+            let needle = String::from_utf8_lossy(s);
+            if t.contains(needle.as_ref()) {
+                *t = t.replace(needle.as_ref(), &redact(s));
+            }
+        }
+    };
     let scrub = |text: &mut Option<String>| {
         if let Some(t) = text {
-            for s in &secrets {
-                let needle = String::from_utf8_lossy(s);
-                if t.contains(needle.as_ref()) {
-                    *t = t.replace(needle.as_ref(), &redact(s));
-                }
-            }
+            scrub_text(t);
         }
     };
     let mut findings = Vec::new();
@@ -533,6 +536,27 @@ fn build(
         });
     }
     pair_up(&mut findings);
+    let mut analyzed = analyzed;
+    if let (Some(limits), Some(b)) = (&options.policy.bloat, &analyzed.bloat) {
+        analyzed.findings.extend(bloat_limit_finding(limits, b));
+    }
+    if !options.show_secrets {
+        // Other analyzers quote build steps (in locations, fixes and details): no secret the
+        // secrets analyzer found may show through them.
+        for f in &mut analyzed.findings {
+            scrub_text(&mut f.title);
+            scrub_text(&mut f.evidence);
+            scrub(&mut f.fix);
+            for v in f.details.values_mut() {
+                scrub_json(v, &scrub_text);
+            }
+        }
+        if let Some(b) = &mut analyzed.bloat_summary {
+            for l in &mut b.layers {
+                scrub(&mut l.created_by);
+            }
+        }
+    }
     for mut f in analyzed.findings {
         seen_fingerprints.insert(f.fingerprint.clone());
         let at = f
@@ -574,11 +598,6 @@ fn build(
             }
         }
         findings.push(f);
-    }
-    if let (Some(limits), Some(b)) = (&options.policy.bloat, &analyzed.bloat) {
-        if let Some(f) = bloat_limit_finding(limits, b) {
-            findings.push(f);
-        }
     }
     let stale_baseline: Vec<BaselineEntry> = options
         .baseline
@@ -662,6 +681,20 @@ fn build(
     }
 }
 
+/// Applies `scrub` to every string inside a JSON value.
+fn scrub_json(value: &mut serde_json::Value, scrub: &dyn Fn(&mut String)) {
+    match value {
+        serde_json::Value::String(s) => scrub(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scrub_json(v, scrub)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| scrub_json(v, scrub)),
+        _ => {}
+    }
+}
+
+/// Percentage and efficiency limits apply only above this much waste: a 54-byte image that
+/// deletes its one file is 100 % waste and harmless.
+pub const BLOAT_LIMIT_FLOOR: u64 = 1 << 20;
+
 /// The severity a policy requirement gives this finding, if one covers it.
 fn required_severity(policy: &Policy, f: &Finding) -> Option<Severity> {
     let req = policy.require.as_ref()?;
@@ -683,7 +716,8 @@ fn required_severity(policy: &Policy, f: &Finding) -> Option<Severity> {
 /// A finding when the image crosses one of the policy's bloat limits.
 fn bloat_limit_finding(limits: &crate::policy::BloatLimits, b: &BloatFigures) -> Option<Finding> {
     let mut crossed = Vec::new();
-    if let Some(min) = limits.min_efficiency {
+    let relative = b.wasted_bytes >= BLOAT_LIMIT_FLOOR;
+    if let Some(min) = limits.min_efficiency.filter(|_| relative) {
         if b.efficiency < min {
             crossed.push(format!("efficiency {:.4} is below {min}", b.efficiency));
         }
@@ -698,7 +732,7 @@ fn bloat_limit_finding(limits: &crate::policy::BloatLimits, b: &BloatFigures) ->
     } else {
         b.wasted_bytes as f64 * 100.0 / b.total_bytes as f64
     };
-    if let Some(max) = limits.max_wasted_percent {
+    if let Some(max) = limits.max_wasted_percent.filter(|_| relative) {
         if percent > max {
             crossed.push(format!("{percent:.2}% wasted exceeds {max}%"));
         }

@@ -333,3 +333,36 @@ fn markdown_report_fits_a_comment() {
     );
     assert!(md.chars().count() <= 65_000);
 }
+
+/// The bloat fixture wastes 20 MiB of its ~21 MiB: over the default policy's limit (50 %),
+/// so the gate fails on the bloat finding alone; with the bloat analyzer off it passes.
+#[test]
+fn default_policy_fails_an_image_that_is_mostly_waste() {
+    let Some(real) = real_fixtures() else {
+        eprintln!("skipped: no real fixtures");
+        return;
+    };
+    let image = real.join("bloat.oci.tar");
+    let image = image.to_str().expect("utf8");
+    let o = rharden(&["scan", image, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let limit = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule_id"] == "bloat-policy-limit")
+        .expect("the limit finding");
+    assert_eq!(limit["severity"], "high");
+    assert_eq!(v["summary"]["wasted_bytes"], 20_991_808);
+    assert!(v["bloat"]["layers"].is_array());
+    let o = rharden(&[
+        "scan",
+        image,
+        "--analyzers",
+        "secrets,hygiene,privilege,elf",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let o = rharden(&["scan", image, "--analyzers", "secretz"]);
+    assert_eq!(o.status.code(), Some(2));
+}
