@@ -184,11 +184,11 @@ fn layer_chart(report: &ScanReport) -> String {
     let bar = 18.0_f64;
     let gap = 6.0_f64;
     let left = 70.0_f64;
-    let width = 760.0_f64;
+    let width = 640.0_f64;
     let height = rows.len() as f64 * (bar + gap) + 30.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"layer sizes and waste\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\">",
-        left + width + 130.0,
+        left + width + 260.0,
         left + width + 130.0
     );
     for (i, r) in rows.iter().enumerate() {
