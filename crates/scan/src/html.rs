@@ -189,7 +189,7 @@ fn layer_chart(report: &ScanReport) -> String {
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"layer sizes and waste\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\">",
         left + width + 260.0,
-        left + width + 130.0
+        left + width + 260.0
     );
     for (i, r) in rows.iter().enumerate() {
         let y = i as f64 * (bar + gap) + 4.0;
