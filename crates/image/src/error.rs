@@ -138,6 +138,8 @@ pub enum LayerError {
         #[source]
         source: crate::sink::SinkError,
     },
+    #[error("an analyzer's thread panicked")]
+    SinkPanicked,
 }
 
 impl ImageError {

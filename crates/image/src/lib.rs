@@ -22,6 +22,7 @@ mod layer;
 mod limits;
 mod manifest;
 pub mod path;
+mod pipeline;
 mod progress;
 mod sink;
 mod walk;

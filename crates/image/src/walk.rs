@@ -68,6 +68,52 @@ impl Image {
         self.finish(results)
     }
 
+    /// [`walk`](Self::walk), with each layer's sink on a thread of its own fed through a
+    /// bounded channel, so reading a layer and analysing it use two cores even when the image
+    /// is one big layer. For sinks that read most content (the scanner); a metadata-only walk
+    /// gains nothing from it. A whole-compressed archive is walked as [`walk`](Self::walk) does.
+    pub fn walk_pipelined<S, F>(&self, make_sink: F) -> Result<Walk<S>, ImageError>
+    where
+        S: LayerSink + Send,
+        F: Fn(&LayerInfo) -> S + Sync,
+    {
+        if !self.source.is_seekable() {
+            return self.walk(make_sink);
+        }
+        self.progress_start();
+        let results: Vec<(LayerRead, S)> = self
+            .layers
+            .par_iter()
+            .map(|layer| {
+                let sink = make_sink(layer);
+                let mut raw = self.tracked(self.source.open_blob(&layer.blob)?);
+                std::thread::scope(|scope| {
+                    let (mut forwarder, handle) = crate::pipeline::spawn(scope, layer, sink);
+                    let read =
+                        read_layer(&mut raw, layer.size, layer, &self.limits, &mut forwarder);
+                    let closed = forwarder.closed();
+                    drop(forwarder);
+                    let (sink, failure) = handle
+                        .join()
+                        .map_err(|_| layer_error(layer, LayerError::SinkPanicked))?;
+                    if let Some((name, source)) = failure {
+                        return Err(layer_error(
+                            layer,
+                            LayerError::Sink {
+                                path: String::from_utf8_lossy(&name).into_owned(),
+                                source,
+                            },
+                        ));
+                    }
+                    debug_assert!(!closed || read.is_err());
+                    let read = read.map_err(|source| layer_error(layer, source))?;
+                    Ok((read, sink))
+                })
+            })
+            .collect::<Result<_, ImageError>>()?;
+        self.finish(results)
+    }
+
     /// Reads every layer once, one after the other, all into the same sink: in manifest order
     /// when the source can be read at random, in archive order when it is a compressed stream.
     /// For writers that need one ordered output (the flattener, unpack).

@@ -466,7 +466,7 @@ pub fn to_html(report: &ScanReport, tool_version: &str) -> String {
         out.push_str("<p>No findings.</p>");
     }
     for (cat, mut list) in by_cat {
-        list.sort_by(|a, b| b.severity.cmp(&a.severity));
+        list.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let _ = write!(out, "<h3>{} ({})</h3>", escape(cat), list.len());
         for f in list {
             out.push_str(&finding_html(f));

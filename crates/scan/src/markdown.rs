@@ -142,7 +142,7 @@ pub fn to_markdown(report: &ScanReport) -> String {
         );
     }
     let mut findings: Vec<&Finding> = report.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     if findings.is_empty() {
         out.push_str("No findings.\n");
         return out;

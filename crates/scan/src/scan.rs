@@ -165,7 +165,8 @@ pub fn scan(
     }
     let on = |a: Analyzer| options.policy.analyzers.contains(&a);
     let skip = skip_paths(options.policy);
-    let walk = image.walk(|_| {
+    // The analyzers read most of the content: each layer's sink runs beside its reader.
+    let walk = image.walk_pipelined(|_| {
         ImageSink::new(
             on(Analyzer::Secrets).then(|| SecretSink::new(options.rules, &skip)),
             on(Analyzer::Privilege).then(AccountsSink::new),

@@ -3,4 +3,5 @@
 
 mod forms;
 mod hostile;
+mod pipeline;
 mod real;

@@ -1,0 +1,126 @@
+//! `walk_pipelined` hands each sink exactly what `walk` does (entries in order, content of the
+//! entries it asked for, `end_entry` after each), and a sink's error names the entry.
+
+use rharden_image::{Entry, EntryKind, Image, LayerInfo, LayerSink, OpenOptions, SinkError, Want};
+
+use rharden_testkit::*;
+
+/// Records every call; asks for the content of every other file, to check skipped content
+/// never reaches the sink.
+#[derive(Debug, Default)]
+struct Recorder {
+    calls: Vec<String>,
+    files: usize,
+    fail_on: Option<Vec<u8>>,
+}
+
+impl LayerSink for Recorder {
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        if self.fail_on.as_deref() == Some(entry.path) {
+            return Err("planted failure".into());
+        }
+        self.calls.push(format!(
+            "{} entry {} {:?} {} {:o}",
+            layer.index,
+            String::from_utf8_lossy(entry.path),
+            entry.kind,
+            entry.size,
+            entry.mode
+        ));
+        if entry.kind == EntryKind::File {
+            self.files += 1;
+            if self.files % 2 == 1 {
+                return Ok(Want::Content);
+            }
+        }
+        Ok(Want::Skip)
+    }
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        match self.calls.last_mut() {
+            Some(last) if last.starts_with("content ") => {
+                last.push_str(&String::from_utf8_lossy(chunk));
+            }
+            _ => self
+                .calls
+                .push(format!("content {}", String::from_utf8_lossy(chunk))),
+        }
+        Ok(())
+    }
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        self.calls.push("end".into());
+        Ok(())
+    }
+}
+
+fn spec() -> ImageSpec {
+    let big: Vec<u8> = (0..1_000_000u32)
+        .flat_map(|i| (i % 251).to_string().into_bytes())
+        .collect();
+    ImageSpec::new(vec![
+        vec![
+            dir("etc"),
+            file("etc/a", b"alpha"),
+            file("etc/b", b"beta"),
+            file("etc/empty", b""),
+            file("big", &big),
+            symlink("etc/l", "a"),
+        ],
+        vec![
+            file("etc/.wh.b", b""),
+            file("etc/c", b"gamma"),
+            hardlink("etc/h", "etc/a"),
+        ],
+    ])
+}
+
+#[test]
+fn pipelined_walk_feeds_sinks_exactly_as_the_plain_walk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for form in [
+        Form::DockerArchive,
+        Form::OciTar,
+        Form::OciDir,
+        Form::DockerArchiveGz,
+    ] {
+        let path = spec().write(dir.path(), form);
+        let image = Image::open(&path, &OpenOptions::default()).expect("open");
+        let plain = image.walk(|_| Recorder::default()).expect("walk");
+        let piped = image.walk_pipelined(|_| Recorder::default()).expect("walk");
+        assert_eq!(plain.sinks.len(), piped.sinks.len());
+        for (a, b) in plain.sinks.iter().zip(&piped.sinks) {
+            assert_eq!(a.calls, b.calls, "{form:?}");
+        }
+        assert!(plain.sinks[0]
+            .calls
+            .iter()
+            .any(|c| c.starts_with("content ")));
+        assert_eq!(plain.layers.len(), piped.layers.len());
+        for (a, b) in plain.layers.iter().zip(&piped.layers) {
+            assert_eq!(a.diff_id, b.diff_id);
+        }
+        assert_eq!(
+            plain.files.final_view().len(),
+            piped.files.final_view().len()
+        );
+    }
+}
+
+#[test]
+fn a_pipelined_sink_error_names_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = spec().write(dir.path(), Form::OciTar);
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let err = image
+        .walk_pipelined(|_| Recorder {
+            fail_on: Some(b"big".to_vec()),
+            ..Recorder::default()
+        })
+        .expect_err("the sink fails");
+    let text = format!("{err:#}");
+    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(chain.contains("big"), "{text} / {chain}");
+    assert!(chain.contains("planted failure"), "{chain}");
+}
