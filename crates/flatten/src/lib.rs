@@ -120,7 +120,7 @@ pub fn flatten(
     out: &Path,
     options: &FlattenOptions,
 ) -> Result<FlattenReport, FlattenError> {
-    flatten_observed(image, input, out, options, |_| (), &mut ()).map(|(report, _)| report)
+    flatten_with(image, input, out, options, |_| (), &mut (), false).map(|(report, _)| report)
 }
 
 /// [`flatten`], with analyzers riding along at no extra read: `make_sink` gives a sink per
@@ -134,6 +134,23 @@ pub fn flatten_observed<S, F>(
     options: &FlattenOptions,
     make_sink: F,
     output: &mut dyn LayerSink,
+) -> Result<(FlattenReport, Walk<S>), FlattenError>
+where
+    S: LayerSink + Send,
+    F: Fn(&LayerInfo) -> S + Sync,
+{
+    // Sinks that ride along read content: run them beside the reader (walk_pipelined).
+    flatten_with(image, input, out, options, make_sink, output, true)
+}
+
+fn flatten_with<S, F>(
+    image: &Image,
+    input: &Path,
+    out: &Path,
+    options: &FlattenOptions,
+    make_sink: F,
+    output: &mut dyn LayerSink,
+    pipelined: bool,
 ) -> Result<(FlattenReport, Walk<S>), FlattenError>
 where
     S: LayerSink + Send,
@@ -155,7 +172,11 @@ where
     let from = options.from_layer;
 
     // Pass 1: every layer in parallel: who wins where (and whatever the sinks collect).
-    let walk = image.walk(make_sink)?;
+    let walk = if pipelined {
+        image.walk_pipelined(make_sink)?
+    } else {
+        image.walk(make_sink)?
+    };
     let plan = Plan::new(&walk.files, from)?;
 
     // Pass 2: the winners, streamed into one layer in a temporary file beside the target.
