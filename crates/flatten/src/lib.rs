@@ -127,34 +127,36 @@ pub fn flatten(
 /// input layer for the first pass (which reads every layer anyway), and `output` sees every
 /// entry of the squashed layer, content included, as it is written. Returns the first pass's
 /// walk with its sinks.
-pub fn flatten_observed<S, F>(
+pub fn flatten_observed<S, F, O>(
     image: &Image,
     input: &Path,
     out: &Path,
     options: &FlattenOptions,
     make_sink: F,
-    output: &mut dyn LayerSink,
+    output: &mut O,
 ) -> Result<(FlattenReport, Walk<S>), FlattenError>
 where
     S: LayerSink + Send,
     F: Fn(&LayerInfo) -> S + Sync,
+    O: LayerSink + Send,
 {
     // Sinks that ride along read content: run them beside the reader (walk_pipelined).
     flatten_with(image, input, out, options, make_sink, output, true)
 }
 
-fn flatten_with<S, F>(
+fn flatten_with<S, F, O>(
     image: &Image,
     input: &Path,
     out: &Path,
     options: &FlattenOptions,
     make_sink: F,
-    output: &mut dyn LayerSink,
+    output: &mut O,
     pipelined: bool,
 ) -> Result<(FlattenReport, Walk<S>), FlattenError>
 where
     S: LayerSink + Send,
     F: Fn(&LayerInfo) -> S + Sync,
+    O: LayerSink + Send,
 {
     check_target(input, out, options.force)?;
     let format = options.format.unwrap_or(match image.format {
@@ -189,7 +191,27 @@ where
     let file = File::create(&layer_path).map_err(write_err)?;
     let encoder = compress::ParallelEncoder::new(BufWriter::with_capacity(1 << 20, file), codec);
     let mut tar = tar::TarWriter::new(encoder);
-    layer::write_layer(image, &walk.files, &plan, &mut tar, output)?;
+    if pipelined {
+        // The output's observer runs on its own thread, fed as the layer is written.
+        std::thread::scope(|scope| {
+            let (mut forwarder, observer) =
+                rharden_image::pipeline::spawn(scope, &image.layers, &mut *output);
+            let written = layer::write_layer(image, &walk.files, &plan, &mut tar, &mut forwarder);
+            drop(forwarder);
+            let (_, failure) = observer
+                .join()
+                .map_err(|_| FlattenError::ObserverPanicked)?;
+            if let Some((path, source)) = failure {
+                return Err(FlattenError::Observer {
+                    path: String::from_utf8_lossy(&path).into_owned(),
+                    source,
+                });
+            }
+            written
+        })?;
+    } else {
+        layer::write_layer(image, &walk.files, &plan, &mut tar, output)?;
+    }
     let entries = tar.entries();
     let (encoder, diff_sha, uncompressed_size) = tar
         .finish()

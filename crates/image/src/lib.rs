@@ -22,7 +22,7 @@ mod layer;
 mod limits;
 mod manifest;
 pub mod path;
-mod pipeline;
+pub mod pipeline;
 mod progress;
 mod sink;
 mod walk;

@@ -63,17 +63,19 @@ impl OwnedEntry {
 }
 
 enum Message {
-    Entry(Box<OwnedEntry>),
+    /// An entry of the layer with this index.
+    Entry(usize, Box<OwnedEntry>),
     Content(Vec<u8>),
     End,
 }
 
 /// The sink's first error, with the raw name of the entry it happened on.
-pub(crate) type Failure = (Vec<u8>, SinkError);
+pub type Failure = (Vec<u8>, SinkError);
 
 /// The reading side: forwards everything to the sink's thread. It asks for the content of
 /// every regular file, since the real sink decides on the other thread.
-pub(crate) struct Forwarder {
+#[derive(Debug)]
+pub struct Forwarder {
     to_sink: SyncSender<Message>,
     spare: Receiver<Vec<u8>>,
     batch: Vec<u8>,
@@ -104,8 +106,8 @@ impl Forwarder {
 }
 
 impl LayerSink for Forwarder {
-    fn entry(&mut self, _: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
-        self.send(Message::Entry(Box::new(OwnedEntry::of(entry))))?;
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        self.send(Message::Entry(layer.index, Box::new(OwnedEntry::of(entry))))?;
         Ok(if entry.kind == EntryKind::File {
             Want::Content
         } else {
@@ -132,11 +134,12 @@ impl LayerSink for Forwarder {
     }
 }
 
-/// Starts `sink` on a thread of `scope`; returns the forwarder to read the layer into and the
-/// thread's handle, which gives the sink back (and its first error, if any).
-pub(crate) fn spawn<'scope, 'env, S>(
+/// Starts `sink` on a thread of `scope`; returns the forwarder to read layers into (entries of
+/// any of `layers`, by index) and the thread's handle, which gives the sink back (and its
+/// first error, if any).
+pub fn spawn<'scope, 'env, S>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
-    layer: &'env LayerInfo,
+    layers: &'env [LayerInfo],
     mut sink: S,
 ) -> (
     Forwarder,
@@ -152,8 +155,11 @@ where
         let mut wanted = false;
         for message in from_reader {
             let step = match message {
-                Message::Entry(entry) => {
-                    let r = sink.entry(layer, &entry.view());
+                Message::Entry(index, entry) => {
+                    let r = match layers.iter().find(|l| l.index == index) {
+                        Some(layer) => sink.entry(layer, &entry.view()),
+                        None => Err(format!("no layer {index}").into()),
+                    };
                     wanted = matches!(r, Ok(Want::Content)) && entry.kind == EntryKind::File;
                     current = Some(entry);
                     r.map(|_| ())
@@ -191,7 +197,7 @@ where
 
 impl Forwarder {
     /// Whether the sink's thread hung up (it failed).
-    pub(crate) fn closed(&self) -> bool {
+    pub fn closed(&self) -> bool {
         self.closed
     }
 }

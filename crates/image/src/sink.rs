@@ -33,6 +33,21 @@ pub trait LayerSink {
     }
 }
 
+/// A borrowed sink is a sink (so a caller can lend one to a thread and keep it).
+impl<T: LayerSink + ?Sized> LayerSink for &mut T {
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        (**self).entry(layer, entry)
+    }
+
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        (**self).content(chunk)
+    }
+
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        (**self).end_entry()
+    }
+}
+
 /// A sink that takes nothing: a walk for metadata, digests and fates only.
 impl LayerSink for () {
     fn entry(&mut self, _: &LayerInfo, _: &Entry<'_>) -> Result<Want, SinkError> {

@@ -88,7 +88,8 @@ impl Image {
                 let sink = make_sink(layer);
                 let mut raw = self.tracked(self.source.open_blob(&layer.blob)?);
                 std::thread::scope(|scope| {
-                    let (mut forwarder, handle) = crate::pipeline::spawn(scope, layer, sink);
+                    let (mut forwarder, handle) =
+                        crate::pipeline::spawn(scope, std::slice::from_ref(layer), sink);
                     let read =
                         read_layer(&mut raw, layer.size, layer, &self.limits, &mut forwarder);
                     let closed = forwarder.closed();
