@@ -1,5 +1,6 @@
 //! The launcher's side of the limits: a cgroup (v2, or v1 as on hybrid hosts) with `pids.max`
-//! and, when asked, a memory limit. The container's side (rlimits) is a step of `harden`.
+//! and, when asked, a memory limit and a CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us` /
+//! `cpu.cfs_period_us`). The container's side (rlimits) is a step of `harden`.
 //!
 //! The launcher moves the container's PID 1 into the cgroup before releasing it, so every
 //! process of the container is counted from its first fork, and so the cgroup namespace the
@@ -11,6 +12,40 @@ use std::path::{Path, PathBuf};
 
 use crate::enforcement::Level;
 use crate::spec::Limits;
+
+/// The CFS period (cgroup default): 100 ms.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// A quota in microseconds per [`CPU_PERIOD_US`] for `millis` thousandths of a CPU (at least
+/// the kernel's minimum of 1 ms).
+fn cpu_quota(millis: u64) -> u64 {
+    (millis.saturating_mul(CPU_PERIOD_US) / 1000).max(1000)
+}
+
+/// Removes the cgroups of launchers that died without cleaning up (killed with SIGKILL: their
+/// container died with them through the parent-death signal, so the cgroup is empty). A cgroup
+/// is named `rharden-<launcher pid>-<container pid>`; one whose launcher still runs is never
+/// touched, and `rmdir` refuses a cgroup that still has processes.
+fn remove_stale(parent: &Path) {
+    let Ok(list) = fs::read_dir(parent) else {
+        return;
+    };
+    for item in list.flatten() {
+        let name = item.file_name();
+        let Some(launcher) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("rharden-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{launcher}")).exists() {
+            continue;
+        }
+        let _ = fs::remove_dir(item.path());
+    }
+}
 
 /// Where a controller lives on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +84,10 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
         }
     }
     let v1 = Path::new("/sys/fs/cgroup").join(controller);
-    let probe = if controller == "pids" {
-        "pids.current"
-    } else {
-        "memory.limit_in_bytes"
+    let probe = match controller {
+        "pids" => "pids.current",
+        "cpu" => "cpu.cfs_quota_us",
+        _ => "memory.limit_in_bytes",
     };
     // The root of a v1 hierarchy has cgroup.procs; the probe file exists in children only,
     // so look for the hierarchy's own marker instead.
@@ -66,6 +101,7 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
 #[derive(Debug, Default)]
 pub struct Cgroups {
     dirs: Vec<PathBuf>,
+    swept: Vec<PathBuf>,
 }
 
 /// What was set, for the report.
@@ -94,10 +130,14 @@ impl Cgroups {
         let mut cg = Cgroups::default();
         let mut done = Vec::new();
         let mut failed = Vec::new();
-        let requests: Vec<(&str, u64)> = [("pids", limits.pids), ("memory", limits.memory)]
-            .into_iter()
-            .filter_map(|(c, v)| v.map(|v| (c, v)))
-            .collect();
+        let requests: Vec<(&str, u64)> = [
+            ("pids", limits.pids),
+            ("memory", limits.memory),
+            ("cpu", limits.cpu_millis),
+        ]
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| (c, v)))
+        .collect();
         for (controller, value) in &requests {
             match cg.apply(pid, name, controller, *value) {
                 Ok(detail) => done.push(detail),
@@ -139,6 +179,10 @@ impl Cgroups {
         };
         let parent = root.join("rharden");
         let dir = parent.join(name);
+        if !self.swept.contains(&parent) {
+            remove_stale(&parent);
+            self.swept.push(parent.clone());
+        }
         let err = |what: &str, e: std::io::Error| format!("failed to {what}: {e}");
         if v2 {
             // Controllers must be enabled top-down in the parents' subtree_control.
@@ -159,22 +203,36 @@ impl Cgroups {
         if !self.dirs.contains(&dir) {
             self.dirs.push(dir.clone());
         }
-        let file = match (controller, v2) {
-            ("pids", _) => "pids.max",
-            ("memory", true) => "memory.max",
-            _ => "memory.limit_in_bytes",
+        let requested = value;
+        let (file, value) = match (controller, v2) {
+            ("pids", _) => ("pids.max", value.to_string()),
+            ("memory", true) => ("memory.max", value.to_string()),
+            ("cpu", true) => ("cpu.max", format!("{} {CPU_PERIOD_US}", cpu_quota(value))),
+            ("cpu", false) => {
+                let period = dir.join("cpu.cfs_period_us");
+                write(&period, &CPU_PERIOD_US.to_string())
+                    .map_err(|e| err(&format!("write {}", period.display()), e))?;
+                ("cpu.cfs_quota_us", cpu_quota(value).to_string())
+            }
+            _ => ("memory.limit_in_bytes", value.to_string()),
         };
-        write(&dir.join(file), &value.to_string())
+        write(&dir.join(file), &value)
             .map_err(|e| err(&format!("write {}", dir.join(file).display()), e))?;
         if controller == "memory" && v2 {
             let _ = write(&dir.join("memory.swap.max"), "0");
         }
         write(&dir.join("cgroup.procs"), &pid.to_string())
             .map_err(|e| err(&format!("join {}", dir.display()), e))?;
-        Ok(format!(
-            "{controller} {file}={value} ({})",
-            mount.describe()
-        ))
+        let what = if controller == "cpu" {
+            format!(
+                "cpu {file}={value} ({}.{:03} CPUs)",
+                requested / 1000,
+                requested % 1000
+            )
+        } else {
+            format!("{controller} {file}={value}")
+        };
+        Ok(format!("{what} ({})", mount.describe()))
     }
 
     /// Removes the cgroups (after the container's processes are gone; retried briefly while
