@@ -60,6 +60,8 @@ const DEV_LINKS: &[(&CStr, &CStr)] = &[
 /// A step of the sequence (the "where" of an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Setting the parent-death signal.
+    ParentDeath,
     /// Closing inherited descriptors.
     CloseFds,
     /// Resetting signal handlers and mask.
@@ -121,6 +123,7 @@ pub enum Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Step::ParentDeath => "set the parent-death signal",
             Step::CloseFds => "close inherited file descriptors",
             Step::ResetSignals => "reset signal handlers",
             Step::Setsid => "start a new session",
@@ -314,6 +317,12 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     //    anything else, so no later step (nor the workload) can act on one it did not open: a
     //    leaked directory fd is how CVE-2024-21626 escaped runc. Signals are reset because the
     //    launcher blocked some; the environment of the workload is exactly `plan.envp`.
+    // The launcher's death must kill the container: PID 1 gets SIGKILL when its parent dies,
+    // and the kernel then kills everything in its PID namespace. Set first, so no window is
+    // left (a launcher gone before this is seen below as EOF on the channel, whose only other
+    // copy in this process is closed right after).
+    sys.set_pdeathsig(libc::SIGKILL)
+        .at(Step::ParentDeath, "SIGKILL")?;
     let mut keep: Vec<RawFd> = vec![fd_of(&plan.chan)];
     if let RootfsSource::Tree(fd) = &plan.rootfs {
         keep.push(fd_of(fd));
@@ -326,7 +335,7 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     report.record(
         Mechanism::Sanitize,
         Level::Fully,
-        "descriptors above 2 closed, environment replaced, new session",
+        "descriptors above 2 closed, environment replaced, new session, SIGKILL on the launcher's death",
     );
 
     // 2. Namespaces. They exist since the clone; wait until the launcher has written the id
@@ -671,6 +680,20 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
         .at(Step::Identity, format!("gid {}", plan.gid))?;
     sys.setresuid(plan.uid)
         .at(Step::Identity, format!("uid {}", plan.uid))?;
+    // Changing the effective ids clears the parent-death signal (prctl(2)): set it again, then
+    // close the race with a launcher that died meanwhile. getppid() cannot tell (the parent is
+    // outside this PID namespace: it reads 0), the channel can: its other end is the launcher's.
+    sys.set_pdeathsig(libc::SIGKILL)
+        .at(Step::ParentDeath, "SIGKILL")?;
+    if !sys
+        .peer_alive(plan.chan.as_fd())
+        .at(Step::ParentDeath, "channel")?
+    {
+        return Err(HardenError::Check {
+            step: Step::ParentDeath,
+            detail: "the launcher is gone".into(),
+        });
+    }
     let identity_level = if plan.uid == 0 {
         Level::Partially
     } else {
@@ -914,6 +937,7 @@ mod tests {
         let mut report = Report::default();
         harden(&sys, &plan(), &mut report).expect("recorded run succeeds");
         let order = [
+            "set_pdeathsig(9)", // the launcher's death kills PID 1, from the start
             "close_fds_except", // sanitize
             "reset_signals",
             "recv(go)",     // released by the launcher (ids mapped)
@@ -941,6 +965,7 @@ mod tests {
             "setgroups([])", // identity
             "setresgid(65534)",
             "setresuid(65534)",
+            "peer_alive", // pdeathsig set again (setresuid cleared it), race closed
             "capset(0x0, 0x0, 0x0)", // clear caps
             "ambient_clear",
             "set_no_new_privs",
@@ -981,6 +1006,19 @@ mod tests {
                 .filter(|c| c.starts_with("capbset_drop"))
                 .count(),
             41
+        );
+        // The parent-death signal is set again after the last id change, before the check.
+        let deaths: Vec<usize> = calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.starts_with("set_pdeathsig"))
+            .map(|(i, _)| i)
+            .collect();
+        let uid = sys.position("setresuid(65534)").unwrap_or(usize::MAX);
+        let alive = sys.position("peer_alive").unwrap_or(0);
+        assert!(
+            deaths.len() == 2 && deaths[1] > uid && deaths[1] < alive,
+            "{calls:#?}"
         );
         // The masked file went behind /dev/null, the ro path was cloned read-only.
         assert!(calls.iter().any(|c| c == "clone_tree(/dev/null, false)"));

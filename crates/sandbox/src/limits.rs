@@ -101,7 +101,6 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
 #[derive(Debug, Default)]
 pub struct Cgroups {
     dirs: Vec<PathBuf>,
-    swept: Vec<PathBuf>,
 }
 
 /// What was set, for the report.
@@ -128,6 +127,20 @@ impl Cgroups {
     /// Creates `rharden/<name>` for each requested limit, writes the limits and moves `pid` in.
     pub fn setup(pid: i32, name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
         let mut cg = Cgroups::default();
+        // Leftovers of killed launchers, in every controller this runtime uses (not only the
+        // ones this run asks for).
+        let mut swept: Vec<PathBuf> = Vec::new();
+        for controller in ["pids", "memory", "cpu"] {
+            if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) =
+                find_controller(controller)
+            {
+                let parent = root.join("rharden");
+                if !swept.contains(&parent) {
+                    remove_stale(&parent);
+                    swept.push(parent);
+                }
+            }
+        }
         let mut done = Vec::new();
         let mut failed = Vec::new();
         let requests: Vec<(&str, u64)> = [
@@ -179,10 +192,6 @@ impl Cgroups {
         };
         let parent = root.join("rharden");
         let dir = parent.join(name);
-        if !self.swept.contains(&parent) {
-            remove_stale(&parent);
-            self.swept.push(parent.clone());
-        }
         let err = |what: &str, e: std::io::Error| format!("failed to {what}: {e}");
         if v2 {
             // Controllers must be enabled top-down in the parents' subtree_control.
