@@ -62,6 +62,8 @@ const DEV_LINKS: &[(&CStr, &CStr)] = &[
 pub enum Step {
     /// Setting the parent-death signal.
     ParentDeath,
+    /// Joining the cgroups.
+    Cgroup,
     /// Closing inherited descriptors.
     CloseFds,
     /// Resetting signal handlers and mask.
@@ -124,6 +126,7 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Step::ParentDeath => "set the parent-death signal",
+            Step::Cgroup => "join the container's cgroup",
             Step::CloseFds => "close inherited file descriptors",
             Step::ResetSignals => "reset signal handlers",
             Step::Setsid => "start a new session",
@@ -242,6 +245,8 @@ pub struct VolumeMount {
 pub struct Plan {
     /// The launcher channel.
     pub chan: OwnedFd,
+    /// cgroup v1 `tasks` files (opened by the launcher) to join by writing `0`.
+    pub cgroup_join: Vec<OwnedFd>,
     /// Root filesystem.
     pub rootfs: RootfsSource,
     /// Where to attach it in the new mount namespace before pivoting into it.
@@ -323,6 +328,12 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     // copy in this process is closed right after).
     sys.set_pdeathsig(libc::SIGKILL)
         .at(Step::ParentDeath, "SIGKILL")?;
+    // Join our v1 cgroups before anything else, certainly before any fork: a thread moving
+    // itself needs no thread-group lock, so no RCU grace period (limits.rs). The launcher opened
+    // the files; its credentials are the ones checked.
+    for fd in &plan.cgroup_join {
+        sys.join_cgroup(fd.as_fd()).at(Step::Cgroup, "tasks")?;
+    }
     let mut keep: Vec<RawFd> = vec![fd_of(&plan.chan)];
     if let RootfsSource::Tree(fd) = &plan.rootfs {
         keep.push(fd_of(fd));
@@ -896,6 +907,7 @@ mod tests {
         let devnull = || OwnedFd::from(std::fs::File::open("/dev/null").expect("/dev/null"));
         Plan {
             chan: devnull(),
+            cgroup_join: vec![devnull()],
             rootfs: RootfsSource::Tree(devnull()),
             attach_point: CString::from(c"/tmp"),
             read_only: true,
@@ -938,6 +950,7 @@ mod tests {
         harden(&sys, &plan(), &mut report).expect("recorded run succeeds");
         let order = [
             "set_pdeathsig(9)", // the launcher's death kills PID 1, from the start
+            "join_cgroup",      // in its cgroups before anything forks
             "close_fds_except", // sanitize
             "reset_signals",
             "recv(go)",     // released by the launcher (ids mapped)

@@ -2,9 +2,17 @@
 //! and, when asked, a memory limit and a CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us` /
 //! `cpu.cfs_period_us`). The container's side (rlimits) is a step of `harden`.
 //!
-//! The launcher moves the container's PID 1 into the cgroup before releasing it, so every
-//! process of the container is counted from its first fork, and so the cgroup namespace the
-//! container then enters is rooted at its own cgroup.
+//! The cgroups are created and limited before the container's PID 1 is cloned, and it is in
+//! them before it forks anything, so every process of the container is counted from its first
+//! fork, and the cgroup namespace the container then enters is rooted at its own cgroup.
+//!
+//! Joining is the slow part: moving a process with `cgroup.procs` takes the global thread-group
+//! lock for writing, which waits for an RCU grace period (milliseconds, more on a busy host). In
+//! a v1 hierarchy a single-threaded process can move *itself* by writing `0` to `tasks`, which
+//! needs no such lock (`cgroup_procs_write_start`): the launcher opens `tasks` (the open file's
+//! credentials are what the kernel checks) and the container's PID 1 writes `0` to it first
+//! thing. In the v2 hierarchy the launcher moves it through `cgroup.procs` while it builds its
+//! mounts.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -101,6 +109,10 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
 #[derive(Debug, Default)]
 pub struct Cgroups {
     dirs: Vec<PathBuf>,
+    /// v1 `tasks` files the container's PID 1 writes `0` to.
+    self_join: Vec<std::os::fd::OwnedFd>,
+    /// v2 cgroups the launcher moves the container into.
+    pending: Vec<PathBuf>,
 }
 
 /// What was set, for the report.
@@ -124,8 +136,9 @@ fn mkdir(path: &Path) -> std::io::Result<()> {
 }
 
 impl Cgroups {
-    /// Creates `rharden/<name>` for each requested limit, writes the limits and moves `pid` in.
-    pub fn setup(pid: i32, name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
+    /// Creates `rharden/<name>` for each requested limit and writes the limits; the container
+    /// joins them through [`Cgroups::take_self_join`] and [`Cgroups::join`].
+    pub fn create(name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
         let mut cg = Cgroups::default();
         // Leftovers of killed launchers, in every controller this runtime uses (not only the
         // ones this run asks for).
@@ -152,7 +165,7 @@ impl Cgroups {
         .filter_map(|(c, v)| v.map(|v| (c, v)))
         .collect();
         for (controller, value) in &requests {
-            match cg.apply(pid, name, controller, *value) {
+            match cg.apply(name, controller, *value) {
                 Ok(detail) => done.push(detail),
                 Err(why) => failed.push(format!("{controller} limit {value} not applied: {why}")),
             }
@@ -177,13 +190,21 @@ impl Cgroups {
         (cg, CgroupOutcome { level, detail })
     }
 
-    fn apply(
-        &mut self,
-        pid: i32,
-        name: &str,
-        controller: &str,
-        value: u64,
-    ) -> Result<String, String> {
+    /// The v1 `tasks` files for the container's PID 1 to write `0` to (see the module doc).
+    pub fn take_self_join(&mut self) -> Vec<std::os::fd::OwnedFd> {
+        std::mem::take(&mut self.self_join)
+    }
+
+    /// Moves `pid` into the v2 cgroups (the v1 ones it joins itself).
+    pub fn join(&mut self, pid: i32) -> Result<(), String> {
+        for dir in std::mem::take(&mut self.pending) {
+            write(&dir.join("cgroup.procs"), &pid.to_string())
+                .map_err(|e| format!("failed to join {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, name: &str, controller: &str, value: u64) -> Result<String, String> {
         let mount = find_controller(controller)
             .ok_or_else(|| format!("no {controller} controller on this host"))?;
         let (root, v2) = match &mount {
@@ -230,8 +251,18 @@ impl Cgroups {
         if controller == "memory" && v2 {
             let _ = write(&dir.join("memory.swap.max"), "0");
         }
-        write(&dir.join("cgroup.procs"), &pid.to_string())
-            .map_err(|e| err(&format!("join {}", dir.display()), e))?;
+        if v2 {
+            if !self.pending.contains(&dir) {
+                self.pending.push(dir.clone());
+            }
+        } else {
+            let tasks = dir.join("tasks");
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&tasks)
+                .map_err(|e| err(&format!("open {}", tasks.display()), e))?;
+            self.self_join.push(file.into());
+        }
         let what = if controller == "cpu" {
             format!(
                 "cpu {file}={value} ({}.{:03} CPUs)",

@@ -209,6 +209,10 @@ impl Syscalls for Recorder {
         self.log(format!("set_pdeathsig({sig})"));
         Ok(())
     }
+    fn join_cgroup(&self, _tasks: BorrowedFd<'_>) -> SysResult<()> {
+        self.log("join_cgroup".into());
+        Ok(())
+    }
     fn peer_alive(&self, _chan: BorrowedFd<'_>) -> SysResult<bool> {
         self.log("peer_alive".into());
         Ok(true)

@@ -16,7 +16,7 @@ use crate::caps;
 use crate::enforcement::{Level, Mechanism, Report};
 use crate::harden::{self, HardenError, Plan, RootfsSource, TmpfsMount, VolumeMount};
 use crate::init;
-use crate::limits::Cgroups;
+use crate::limits::{CgroupOutcome, Cgroups};
 use crate::profile::{ProfileError, SeccompProfile};
 use crate::seccomp::{self, CompiledFilter, SeccompError};
 use crate::spec::{Network, SandboxSpec, Seccomp};
@@ -98,6 +98,9 @@ pub trait RunObserver {
 #[derive(Debug, Default)]
 pub struct Quiet;
 impl RunObserver for Quiet {}
+
+/// Runs so far in this process: part of the cgroups' names.
+static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A spec with its seccomp filter compiled, ready to run (possibly many times).
 #[derive(Debug)]
@@ -212,8 +215,9 @@ impl Sandbox {
             (libc::RLIMIT_NPROC, spec.limits.nproc.0, spec.limits.nproc.1),
             (libc::RLIMIT_CORE, spec.limits.core, spec.limits.core),
         ];
-        let plan = Plan {
+        let mut plan = Plan {
             chan: chan_child,
+            cgroup_join: Vec::new(),
             rootfs,
             attach_point: CString::from(c"/tmp"),
             read_only: !spec.read_write,
@@ -250,9 +254,34 @@ impl Sandbox {
 
         // Block the signals the init will forward, so none is lost between clone and the
         // waiting loop (the container resets its own mask first thing).
+        // The cgroups exist, limited, before the clone: the container joins its v1 ones itself
+        // (no RCU grace period, see limits.rs), and a missing one fails --require-all early.
+        let name = format!(
+            "rharden-{}-{}",
+            sys::getpid(),
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (mut cgroups, cg_outcome) = Cgroups::create(&name, &spec.limits);
+        if spec.require_all && cg_outcome.level != Level::Fully {
+            cgroups.remove();
+            return Err(RunError::Required {
+                mechanism: Mechanism::Cgroups,
+                detail: cg_outcome.detail,
+            });
+        }
+        plan.cgroup_join = cgroups.take_self_join();
         let signals = init::waited_signals();
-        sys::set_sigmask(&signals, libc::SIG_BLOCK).map_err(prep("block signals"))?;
-        let result = self.launch(plan, chan_parent, &mut report, observer);
+        if let Err(e) = sys::set_sigmask(&signals, libc::SIG_BLOCK) {
+            cgroups.remove();
+            return Err(prep("block signals")(e));
+        }
+        let result = self.launch(
+            plan,
+            chan_parent,
+            (cgroups, cg_outcome),
+            &mut report,
+            observer,
+        );
         let _ = sys::set_sigmask(&signals, libc::SIG_UNBLOCK);
         result
     }
@@ -261,6 +290,7 @@ impl Sandbox {
         &self,
         mut plan: Plan,
         chan: OwnedFd,
+        (mut cgroups, cg_outcome): (Cgroups, CgroupOutcome),
         report: &mut Report,
         observer: &mut dyn RunObserver,
     ) -> Result<Outcome, RunError> {
@@ -275,8 +305,8 @@ impl Sandbox {
             flags |= libc::CLONE_NEWNET;
         }
         let mut userns = true;
-        let fork = match sys::clone_namespaces(flags) {
-            Ok(f) => f,
+        let cloned = match sys::clone_namespaces(flags) {
+            Ok(f) => Ok(f),
             // No user namespaces (disabled by sysctl, or the limit reached): as root the rest
             // still works, with real root dropping to the workload's ids. Loudly.
             Err(e)
@@ -290,9 +320,15 @@ impl Sandbox {
                 userns = false;
                 plan.become_root = false;
                 sys::clone_namespaces(flags & !libc::CLONE_NEWUSER)
-                    .map_err(prep("clone the container process into new namespaces"))?
             }
-            Err(e) => return Err(prep("clone the container process into new namespaces")(e)),
+            Err(e) => Err(e),
+        };
+        let fork = match cloned {
+            Ok(f) => f,
+            Err(e) => {
+                cgroups.remove();
+                return Err(prep("clone the container process into new namespaces")(e));
+            }
         };
         let pid = match fork {
             Fork::Child => container_main(&plan),
@@ -302,8 +338,6 @@ impl Sandbox {
         // launcher's must go, or the channel never reports EOF.
         drop(plan);
 
-        let name = format!("rharden-{}-{pid}", sys::getpid());
-        let mut cgroups = Cgroups::default();
         let released = (|| -> Result<(), RunError> {
             if userns {
                 write_id_maps(pid, spec, root)?;
@@ -339,8 +373,13 @@ impl Sandbox {
             Linux
                 .send(chan.as_fd(), b"go")
                 .map_err(prep("release the container process"))?;
-            let (cg, outcome) = Cgroups::setup(pid, &name, &spec.limits);
-            cgroups = cg;
+            let mut outcome = cg_outcome;
+            if let Err(why) = cgroups.join(pid) {
+                outcome = CgroupOutcome {
+                    level: Level::Not,
+                    detail: why,
+                };
+            }
             if spec.require_all && outcome.level != Level::Fully {
                 return Err(RunError::Required {
                     mechanism: Mechanism::Cgroups,

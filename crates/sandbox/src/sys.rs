@@ -264,6 +264,8 @@ pub trait Syscalls {
     fn setsid(&self) -> SysResult<()>;
     /// `prctl(PR_SET_PDEATHSIG, sig)`: `sig` when the parent (the launcher) dies.
     fn set_pdeathsig(&self, sig: i32) -> SysResult<()>;
+    /// Writes `0` to an open cgroup v1 `tasks` file: moves this thread into that cgroup.
+    fn join_cgroup(&self, tasks: BorrowedFd<'_>) -> SysResult<()>;
     /// Whether the other end of `chan` is still open (no hang-up pending).
     fn peer_alive(&self, chan: BorrowedFd<'_>) -> SysResult<bool>;
     /// `fork(2)`.
@@ -657,6 +659,14 @@ impl Syscalls for Linux {
     fn set_pdeathsig(&self, sig: i32) -> SysResult<()> {
         let sig = u64::try_from(sig).map_err(|_| SysError::new("prctl", libc::EINVAL))?;
         prctl("prctl(PR_SET_PDEATHSIG)", libc::PR_SET_PDEATHSIG, sig)
+    }
+
+    fn join_cgroup(&self, tasks: BorrowedFd<'_>) -> SysResult<()> {
+        // SAFETY: writes one byte from a static buffer to a descriptor this process holds.
+        cvt("write(tasks)", unsafe {
+            libc::write(tasks.as_raw_fd(), b"0".as_ptr().cast(), 1)
+        })
+        .map(|_| ())
     }
 
     fn peer_alive(&self, chan: BorrowedFd<'_>) -> SysResult<bool> {
