@@ -142,11 +142,14 @@ impl Cgroups {
         let mut cg = Cgroups::default();
         // Leftovers of killed launchers, in every controller this runtime uses (not only the
         // ones this run asks for).
+        // Each controller is looked up once (reads of cgroupfs files, on every start).
+        let mounts: Vec<(&str, Option<ControllerMount>)> = ["pids", "memory", "cpu"]
+            .into_iter()
+            .map(|c| (c, find_controller(c)))
+            .collect();
         let mut swept: Vec<PathBuf> = Vec::new();
-        for controller in ["pids", "memory", "cpu"] {
-            if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) =
-                find_controller(controller)
-            {
+        for (_, mount) in &mounts {
+            if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) = mount {
                 let parent = root.join("rharden");
                 if !swept.contains(&parent) {
                     remove_stale(&parent);
@@ -165,7 +168,11 @@ impl Cgroups {
         .filter_map(|(c, v)| v.map(|v| (c, v)))
         .collect();
         for (controller, value) in &requests {
-            match cg.apply(name, controller, *value) {
+            let mount = mounts
+                .iter()
+                .find(|(c, _)| c == controller)
+                .and_then(|(_, m)| m.clone());
+            match cg.apply(name, controller, mount, *value) {
                 Ok(detail) => done.push(detail),
                 Err(why) => failed.push(format!("{controller} limit {value} not applied: {why}")),
             }
@@ -204,9 +211,14 @@ impl Cgroups {
         Ok(())
     }
 
-    fn apply(&mut self, name: &str, controller: &str, value: u64) -> Result<String, String> {
-        let mount = find_controller(controller)
-            .ok_or_else(|| format!("no {controller} controller on this host"))?;
+    fn apply(
+        &mut self,
+        name: &str,
+        controller: &str,
+        mount: Option<ControllerMount>,
+        value: u64,
+    ) -> Result<String, String> {
+        let mount = mount.ok_or_else(|| format!("no {controller} controller on this host"))?;
         let (root, v2) = match &mount {
             ControllerMount::V2(p) => (p.clone(), true),
             ControllerMount::V1(p) => (p.clone(), false),
