@@ -145,11 +145,43 @@ fn relative(p: &std::path::Path) -> Result<CString, RunError> {
 impl Sandbox {
     /// Loads and compiles the seccomp profile of `spec`.
     pub fn new(spec: SandboxSpec) -> Result<Self, RunError> {
-        let profile = match &spec.seccomp {
-            Seccomp::Default => SeccompProfile::builtin_default()?,
-            Seccomp::Profile(p) => (**p).clone(),
+        Self::with_filter_cache(spec, None)
+    }
+
+    /// [`Sandbox::new`], keeping the compiled built-in filter in `cache` (a directory only its
+    /// owner can write): parsing and compiling the profile is most of a start's user time. An
+    /// entry is used only when it was compiled from the very same profile text, kernel version
+    /// and rharden version (all stored in it and compared byte for byte); otherwise it is
+    /// compiled again and replaced. Any cache error falls back to compiling.
+    pub fn with_filter_cache(
+        spec: SandboxSpec,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Self, RunError> {
+        let filter = match (&spec.seccomp, cache) {
+            (Seccomp::Default, Some(dir)) => {
+                let key = format!(
+                    "rharden-sandbox {} seccomp {:?}\nkernel {:?}\n{}",
+                    env!("CARGO_PKG_VERSION"),
+                    crate::seccomp::target_arch_name(),
+                    crate::profile::kernel_version(),
+                    crate::profile::DEFAULT_PROFILE_JSON
+                );
+                let file = dir.join("seccomp-default.bin");
+                match std::fs::read(&file)
+                    .ok()
+                    .and_then(|b| CompiledFilter::from_bytes(&b, key.as_bytes()))
+                {
+                    Some(filter) => filter,
+                    None => {
+                        let filter = seccomp::compile(&SeccompProfile::builtin_default()?)?;
+                        store(dir, &file, &filter.to_bytes(key.as_bytes()));
+                        filter
+                    }
+                }
+            }
+            (Seccomp::Default, None) => seccomp::compile(&SeccompProfile::builtin_default()?)?,
+            (Seccomp::Profile(p), _) => seccomp::compile(p)?,
         };
-        let filter = seccomp::compile(&profile)?;
         Ok(Sandbox { spec, filter })
     }
 
@@ -492,6 +524,24 @@ impl Sandbox {
             report: report.clone(),
             exec_error,
         })
+    }
+}
+
+/// Best effort: writes `bytes` to `file` in `dir` (created 0700) under a temporary name, then
+/// renames it, so a reader sees the old entry or the new one, never half of one.
+fn store(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::DirBuilderExt;
+    if std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .is_err()
+    {
+        return;
+    }
+    let tmp = dir.join(format!(".seccomp-default.{}.tmp", sys::getpid()));
+    if std::fs::write(&tmp, bytes).is_err() || std::fs::rename(&tmp, file).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 

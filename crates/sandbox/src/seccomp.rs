@@ -33,6 +33,65 @@ pub struct CompiledFilter {
     pub summary: String,
 }
 
+impl CompiledFilter {
+    /// The filter as bytes, after `key` (what it was compiled from, checked on load).
+    pub fn to_bytes(&self, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut field = |bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        field(key);
+        field(self.summary.as_bytes());
+        field(&(self.programs.len() as u64).to_le_bytes());
+        for program in &self.programs {
+            let mut code = Vec::with_capacity(program.len() * 8);
+            for i in program {
+                code.extend_from_slice(&i.code.to_le_bytes());
+                code.extend_from_slice(&[i.jt, i.jf]);
+                code.extend_from_slice(&i.k.to_le_bytes());
+            }
+            field(&code);
+        }
+        out
+    }
+
+    /// The filter [`CompiledFilter::to_bytes`] wrote, if it was compiled from exactly `key`.
+    pub fn from_bytes(mut bytes: &[u8], key: &[u8]) -> Option<Self> {
+        let mut field = || -> Option<&[u8]> {
+            let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+            let value = bytes.get(8..8usize.checked_add(len)?)?;
+            bytes = &bytes[8 + len..];
+            Some(value)
+        };
+        if field()? != key {
+            return None;
+        }
+        let summary = String::from_utf8(field()?.to_vec()).ok()?;
+        // Exactly this many programs and nothing after them: a truncated entry must never
+        // load as a shorter stack (it would drop a filter).
+        let count = u64::from_le_bytes(field()?.try_into().ok()?);
+        let mut programs = Vec::new();
+        for _ in 0..count {
+            let code = field()?;
+            if code.is_empty() || code.len() % 8 != 0 {
+                return None;
+            }
+            programs.push(
+                code.chunks_exact(8)
+                    .map(|c| seccompiler::sock_filter {
+                        code: u16::from_le_bytes([c[0], c[1]]),
+                        jt: c[2],
+                        jf: c[3],
+                        k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                    })
+                    .collect(),
+            );
+        }
+        (bytes.is_empty() && !programs.is_empty()).then_some(CompiledFilter { programs, summary })
+    }
+}
+
 /// Why a profile could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -67,6 +126,11 @@ fn target_arch() -> Result<TargetArch, SeccompError> {
     } else {
         Err(SeccompError::Arch(std::env::consts::ARCH))
     }
+}
+
+/// The architecture filters are compiled for (part of a cached filter's key).
+pub fn target_arch_name() -> &'static str {
+    std::env::consts::ARCH
 }
 
 fn backend_action(action: Action) -> SeccompAction {
@@ -294,6 +358,34 @@ mod tests {
             .iter()
             .all(|p| !p.is_empty() && p.len() < 4096));
         assert!(compiled.summary.contains("x32 killed"));
+    }
+
+    #[test]
+    fn a_cached_filter_loads_only_under_its_own_key() {
+        let compiled = compile(&SeccompProfile::builtin_default().expect("default")).expect("c");
+        let bytes = compiled.to_bytes(b"key 1");
+        let back = CompiledFilter::from_bytes(&bytes, b"key 1").expect("round trip");
+        assert_eq!(back.summary, compiled.summary);
+        assert_eq!(back.programs.len(), compiled.programs.len());
+        for (a, b) in back.programs.iter().zip(&compiled.programs) {
+            assert!(a
+                .iter()
+                .zip(b)
+                .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k)));
+            assert_eq!(a.len(), b.len());
+        }
+        assert!(CompiledFilter::from_bytes(&bytes, b"key 2").is_none());
+        // Truncated anywhere (even at a program boundary), or with bytes after it: refused.
+        for cut in [3, 8 * 134 + 8, 8 * 141 + 16, bytes.len() / 2] {
+            assert!(
+                CompiledFilter::from_bytes(&bytes[..bytes.len() - cut], b"key 1").is_none(),
+                "cut {cut}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0; 16]);
+        assert!(CompiledFilter::from_bytes(&longer, b"key 1").is_none());
+        assert!(CompiledFilter::from_bytes(b"", b"key 1").is_none());
     }
 
     /// A classic-BPF interpreter for the instructions these programs use.

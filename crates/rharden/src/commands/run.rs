@@ -436,7 +436,9 @@ pub fn execute(args: RunArgs) -> Result<Status, CliError> {
         let spec = builder
             .build()
             .map_err(|e| CliError::new("prepare the container", e))?;
-        Sandbox::new(spec)
+        // The compiled built-in seccomp filter is cached beside the rootfs cache.
+        let filter_cache = run_image::cache_root().ok().map(|r| r.join("seccomp"));
+        Sandbox::with_filter_cache(spec, filter_cache.as_deref())
             .map(|s| (s, summary))
             .map_err(|e| CliError::new("prepare the container", e))
     })();
