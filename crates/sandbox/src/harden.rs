@@ -556,20 +556,31 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     // Masked and read-only paths go on top of the fresh /proc and /sys.
     let mut masked = 0;
     let mut readonly = 0;
+    // One empty read-only tmpfs masks every directory: the first is mounted, the others are
+    // clones of that mount (no new superblock each; the read-only flag is cloned with it).
+    let mut empty: Option<OwnedFd> = None;
     if proc_mounted {
         for path in MASKED_PATHS {
             let cpath = CString::new(*path).unwrap_or_default();
             match sys.open_in_root(root, &cpath, true) {
                 Ok(tgt) => {
-                    let fs = sys
-                        .new_fs(
-                            c"tmpfs",
-                            &[(c"size", Some(c"0"))],
-                            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-                        )
-                        .at(Step::Mask, path)?;
+                    let fs = match &empty {
+                        Some(first) => sys
+                            .clone_tree(Some(first.as_fd()), c"", false)
+                            .at(Step::Mask, path)?,
+                        None => sys
+                            .new_fs(
+                                c"tmpfs",
+                                &[(c"size", Some(c"0"))],
+                                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                            )
+                            .at(Step::Mask, path)?,
+                    };
                     sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
                         .at(Step::Mask, path)?;
+                    if empty.is_none() {
+                        empty = Some(fs);
+                    }
                 }
                 Err(e) if e.errno == libc::ENOTDIR => {
                     let tgt = sys.open_in_root(root, &cpath, false).at(Step::Mask, path)?;
