@@ -430,7 +430,14 @@ impl Sandbox {
             // If the container failed first (the launcher's send then fails), its own error
             // is the one that matters; it is still queued on the channel.
             let mut buf = vec![0u8; 1 << 16];
-            while let Ok(n @ 1..) = Linux.recv(chan.as_fd(), &mut buf) {
+            loop {
+                let n = match Linux.recv(chan.as_fd(), &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    // See below: a reset is reported once, before the queued messages.
+                    Err(e) if e.errno == libc::ECONNRESET => continue,
+                    Err(_) => break,
+                };
                 if let Ok(Message::Failed { error }) = serde_json::from_slice::<Message>(&buf[..n])
                 {
                     return Err(RunError::Setup {
@@ -466,7 +473,12 @@ impl Sandbox {
                 continue;
             }
             let n = match Linux.recv(chan.as_fd(), &mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                // A container that exits with a launcher message still unread (it failed before
+                // reading "cg") resets the channel: the kernel reports ECONNRESET once, *before*
+                // the messages it queued (its failure among them), then delivers them.
+                Err(e) if e.errno == libc::ECONNRESET => continue,
+                Err(_) => break,
                 Ok(n) => n,
             };
             match serde_json::from_slice::<Message>(&buf[..n]) {

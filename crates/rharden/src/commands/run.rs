@@ -159,6 +159,24 @@ fn lookup(rootfs: &Path, file: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// The primary gid (field 4) of the first `/etc/passwd` entry with this uid.
+fn primary_gid(rootfs: &Path, uid: u32) -> Option<u32> {
+    let etc = rootfs.join("etc");
+    let path = etc.join("passwd");
+    let regular = |p: &Path| {
+        p.symlink_metadata()
+            .map(|m| !m.file_type().is_symlink())
+            .unwrap_or(false)
+    };
+    if !regular(&etc) || !regular(&path) {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()?.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(3)?.parse().ok())?
+    })
+}
+
 fn parse_user(rootfs: &Path, spec: &str) -> Result<User, InputError> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -168,7 +186,8 @@ fn parse_user(rootfs: &Path, spec: &str) -> Result<User, InputError> {
     let uid = id(u, "passwd").ok_or_else(|| InputError::User(spec.into()))?;
     let gid = match g {
         Some(g) => id(g, "group").ok_or_else(|| InputError::User(spec.into()))?,
-        None => uid,
+        // As docker: the user's primary group from /etc/passwd, else the uid.
+        None => primary_gid(rootfs, uid).unwrap_or(uid),
     };
     Ok(User { uid, gid })
 }

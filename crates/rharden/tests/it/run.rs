@@ -139,6 +139,16 @@ fn run_image_uses_its_user_env_workdir_and_cmd_and_caches_the_rootfs() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "1000\n/etc\n");
 
+    // A name is resolved through the image's /etc/passwd; a uid alone takes its primary group.
+    for user in ["app", "1000"] {
+        let out = run_in(
+            cache.path(),
+            &[image, "--user", user, "--", "/bin/sh", "-c", "id -u; id -g"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "1000\n1000\n", "--user {user}");
+    }
+
     // A working directory missing from the image is refused before the command starts.
     let out = run_in(
         cache.path(),
@@ -390,4 +400,36 @@ fn cpus_is_a_cfs_quota_in_the_report() {
         ],
     );
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+}
+
+/// A container that fails before reading the launcher's last message resets the channel; its
+/// own error must still be the one reported (it was lost about half the time under load).
+#[test]
+fn a_setup_failure_is_reported_even_when_many_fail_at_once() {
+    let Some(()) = root_or_skip("a_setup_failure_is_reported_even_when_many_fail_at_once") else {
+        return;
+    };
+    let Some(image) = base_image() else { return };
+    let cache = tempfile::tempdir().expect("tempdir");
+    let image = image.to_str().expect("utf-8").to_owned();
+    // Warm the cache first, so the parallel runs only race in the sandbox.
+    let out = run_in(cache.path(), &[&image, "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs: Vec<_> = (0..16)
+        .map(|_| {
+            let (cache, image) = (cache.path().to_owned(), image.clone());
+            std::thread::spawn(move || {
+                run_in(&cache, &[&image, "--workdir", "/nowhere", "--", "true"])
+            })
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().expect("thread");
+        assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("failed to enter the working directory"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
