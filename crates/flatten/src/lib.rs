@@ -7,6 +7,7 @@
 //! runtime config, drops the squashed history's commands (they can hold secrets) and is written
 //! under a temporary name beside the target, renamed into place only when complete.
 
+mod cache;
 mod compress;
 mod config;
 mod error;
@@ -23,11 +24,12 @@ use std::path::{Path, PathBuf};
 use rharden_image::{Digest, Image, ImageFormat, LayerInfo, LayerSink, Walk};
 use serde::Serialize;
 
+pub use cache::{CachedRootfs, RootfsCache, COMPLETE};
 pub use compress::Codec;
 pub use error::FlattenError;
 pub use output::OutputFormat;
 pub use plan::Plan;
-pub use unpack::{unpack, UnpackNote, UnpackReport};
+pub use unpack::{unpack, unpack_with, IdShift, UnpackNote, UnpackOptions, UnpackReport};
 
 use output::{Blob, BlobSource, Layout};
 

@@ -63,9 +63,28 @@ fn arg(bytes: &[u8]) -> &std::ffi::OsStr {
     std::ffi::OsStr::from_bytes(if bytes.is_empty() { b"." } else { bytes })
 }
 
+/// How to unpack.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnpackOptions {
+    /// Shift every owner by `base` (ids `0..count` become `base..base+count`), so that a user
+    /// namespace mapping container ids `0..count` to host ids `base..` sees the image's owners.
+    /// Ids outside `0..count` are left to the caller (root) and noted. Only applies as root.
+    pub id_shift: Option<IdShift>,
+}
+
+/// A user-namespace id range: container ids `0..count` are host ids `base..base+count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdShift {
+    /// First host id.
+    pub base: u32,
+    /// Number of ids.
+    pub count: u32,
+}
+
 struct Tree {
     root: OwnedFd,
     is_root: bool,
+    shift: Option<IdShift>,
     notes: BTreeMap<&'static str, UnpackNote>,
     entries: u64,
     files: u64,
@@ -167,6 +186,21 @@ impl Tree {
             self.note("ownership", path, "uid or gid is -1".into());
             return Ok(());
         }
+        let (uid, gid) = match self.shift {
+            None => (uid, gid),
+            Some(s) if uid < s.count && gid < s.count => (s.base + uid, s.base + gid),
+            Some(s) => {
+                self.note(
+                    "ownership",
+                    path,
+                    format!(
+                        "uid or gid outside the container's id range 0..{}: left to root",
+                        s.count
+                    ),
+                );
+                return Ok(());
+            }
+        };
         let (uid, gid) = (
             rustix::fs::Uid::from_raw(uid),
             rustix::fs::Gid::from_raw(gid),
@@ -316,6 +350,15 @@ impl LayerSink for UnpackSink<'_> {
 
 /// Writes the merged root filesystem of `image` into `dir`, which must be new or empty.
 pub fn unpack(image: &Image, dir: &Path) -> Result<UnpackReport, FlattenError> {
+    unpack_with(image, dir, &UnpackOptions::default())
+}
+
+/// [`unpack`] with options (an id shift for a user namespace).
+pub fn unpack_with(
+    image: &Image,
+    dir: &Path,
+    options: &UnpackOptions,
+) -> Result<UnpackReport, FlattenError> {
     match dir.symlink_metadata() {
         Ok(m) if !m.is_dir() => {
             return Err(FlattenError::OutputExists {
@@ -350,6 +393,7 @@ pub fn unpack(image: &Image, dir: &Path) -> Result<UnpackReport, FlattenError> {
     let mut tree = Tree {
         root,
         is_root: rustix::process::geteuid().is_root(),
+        shift: options.id_shift,
         notes: BTreeMap::new(),
         entries: 0,
         files: 0,

@@ -23,7 +23,7 @@ pub enum Command {
     /// Write an image's merged root filesystem into a directory, never outside it.
     Unpack(UnpackArgs),
     /// Run a root filesystem or OCI bundle hardened: namespaces, read-only root, seccomp, Landlock, non-root.
-    Run(crate::commands::run::RunArgs),
+    Run(Box<crate::commands::run::RunArgs>),
     /// Show what this kernel supports and what `run` will enforce here.
     Doctor(crate::commands::doctor::DoctorArgs),
 }

@@ -60,6 +60,10 @@ const DEV_LINKS: &[(&CStr, &CStr)] = &[
 /// A step of the sequence (the "where" of an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Setting the parent-death signal.
+    ParentDeath,
+    /// Joining the cgroups.
+    Cgroup,
     /// Closing inherited descriptors.
     CloseFds,
     /// Resetting signal handlers and mask.
@@ -121,6 +125,8 @@ pub enum Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Step::ParentDeath => "set the parent-death signal",
+            Step::Cgroup => "join the container's cgroup",
             Step::CloseFds => "close inherited file descriptors",
             Step::ResetSignals => "reset signal handlers",
             Step::Setsid => "start a new session",
@@ -239,6 +245,8 @@ pub struct VolumeMount {
 pub struct Plan {
     /// The launcher channel.
     pub chan: OwnedFd,
+    /// cgroup v1 `tasks` files (opened by the launcher) to join by writing `0`.
+    pub cgroup_join: Vec<OwnedFd>,
     /// Root filesystem.
     pub rootfs: RootfsSource,
     /// Where to attach it in the new mount namespace before pivoting into it.
@@ -314,6 +322,18 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     //    anything else, so no later step (nor the workload) can act on one it did not open: a
     //    leaked directory fd is how CVE-2024-21626 escaped runc. Signals are reset because the
     //    launcher blocked some; the environment of the workload is exactly `plan.envp`.
+    // The launcher's death must kill the container: PID 1 gets SIGKILL when its parent dies,
+    // and the kernel then kills everything in its PID namespace. Set first, so no window is
+    // left (a launcher gone before this is seen below as EOF on the channel, whose only other
+    // copy in this process is closed right after).
+    sys.set_pdeathsig(libc::SIGKILL)
+        .at(Step::ParentDeath, "SIGKILL")?;
+    // Join our v1 cgroups before anything else, certainly before any fork: a thread moving
+    // itself needs no thread-group lock, so no RCU grace period (limits.rs). The launcher opened
+    // the files; its credentials are the ones checked.
+    for fd in &plan.cgroup_join {
+        sys.join_cgroup(fd.as_fd()).at(Step::Cgroup, "tasks")?;
+    }
     let mut keep: Vec<RawFd> = vec![fd_of(&plan.chan)];
     if let RootfsSource::Tree(fd) = &plan.rootfs {
         keep.push(fd_of(fd));
@@ -326,7 +346,7 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     report.record(
         Mechanism::Sanitize,
         Level::Fully,
-        "descriptors above 2 closed, environment replaced, new session",
+        "descriptors above 2 closed, environment replaced, new session, SIGKILL on the launcher's death",
     );
 
     // 2. Namespaces. They exist since the clone; wait until the launcher has written the id
@@ -536,20 +556,31 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     // Masked and read-only paths go on top of the fresh /proc and /sys.
     let mut masked = 0;
     let mut readonly = 0;
+    // One empty read-only tmpfs masks every directory: the first is mounted, the others are
+    // clones of that mount (no new superblock each; the read-only flag is cloned with it).
+    let mut empty: Option<OwnedFd> = None;
     if proc_mounted {
         for path in MASKED_PATHS {
             let cpath = CString::new(*path).unwrap_or_default();
             match sys.open_in_root(root, &cpath, true) {
                 Ok(tgt) => {
-                    let fs = sys
-                        .new_fs(
-                            c"tmpfs",
-                            &[(c"size", Some(c"0"))],
-                            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-                        )
-                        .at(Step::Mask, path)?;
+                    let fs = match &empty {
+                        Some(first) => sys
+                            .clone_tree(Some(first.as_fd()), c"", false)
+                            .at(Step::Mask, path)?,
+                        None => sys
+                            .new_fs(
+                                c"tmpfs",
+                                &[(c"size", Some(c"0"))],
+                                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                            )
+                            .at(Step::Mask, path)?,
+                    };
                     sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
                         .at(Step::Mask, path)?;
+                    if empty.is_none() {
+                        empty = Some(fs);
+                    }
                 }
                 Err(e) if e.errno == libc::ENOTDIR => {
                     let tgt = sys.open_in_root(root, &cpath, false).at(Step::Mask, path)?;
@@ -671,6 +702,20 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
         .at(Step::Identity, format!("gid {}", plan.gid))?;
     sys.setresuid(plan.uid)
         .at(Step::Identity, format!("uid {}", plan.uid))?;
+    // Changing the effective ids clears the parent-death signal (prctl(2)): set it again, then
+    // close the race with a launcher that died meanwhile. getppid() cannot tell (the parent is
+    // outside this PID namespace: it reads 0), the channel can: its other end is the launcher's.
+    sys.set_pdeathsig(libc::SIGKILL)
+        .at(Step::ParentDeath, "SIGKILL")?;
+    if !sys
+        .peer_alive(plan.chan.as_fd())
+        .at(Step::ParentDeath, "channel")?
+    {
+        return Err(HardenError::Check {
+            step: Step::ParentDeath,
+            detail: "the launcher is gone".into(),
+        });
+    }
     let identity_level = if plan.uid == 0 {
         Level::Partially
     } else {
@@ -873,6 +918,7 @@ mod tests {
         let devnull = || OwnedFd::from(std::fs::File::open("/dev/null").expect("/dev/null"));
         Plan {
             chan: devnull(),
+            cgroup_join: vec![devnull()],
             rootfs: RootfsSource::Tree(devnull()),
             attach_point: CString::from(c"/tmp"),
             read_only: true,
@@ -914,6 +960,8 @@ mod tests {
         let mut report = Report::default();
         harden(&sys, &plan(), &mut report).expect("recorded run succeeds");
         let order = [
+            "set_pdeathsig(9)", // the launcher's death kills PID 1, from the start
+            "join_cgroup",      // in its cgroups before anything forks
             "close_fds_except", // sanitize
             "reset_signals",
             "recv(go)",     // released by the launcher (ids mapped)
@@ -941,6 +989,7 @@ mod tests {
             "setgroups([])", // identity
             "setresgid(65534)",
             "setresuid(65534)",
+            "peer_alive", // pdeathsig set again (setresuid cleared it), race closed
             "capset(0x0, 0x0, 0x0)", // clear caps
             "ambient_clear",
             "set_no_new_privs",
@@ -981,6 +1030,19 @@ mod tests {
                 .filter(|c| c.starts_with("capbset_drop"))
                 .count(),
             41
+        );
+        // The parent-death signal is set again after the last id change, before the check.
+        let deaths: Vec<usize> = calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.starts_with("set_pdeathsig"))
+            .map(|(i, _)| i)
+            .collect();
+        let uid = sys.position("setresuid(65534)").unwrap_or(usize::MAX);
+        let alive = sys.position("peer_alive").unwrap_or(0);
+        assert!(
+            deaths.len() == 2 && deaths[1] > uid && deaths[1] < alive,
+            "{calls:#?}"
         );
         // The masked file went behind /dev/null, the ro path was cloned read-only.
         assert!(calls.iter().any(|c| c == "clone_tree(/dev/null, false)"));

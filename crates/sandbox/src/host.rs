@@ -98,13 +98,13 @@ pub fn detect() -> HostSupport {
     } else {
         "v1"
     };
-    for controller in ["pids", "memory"] {
+    for controller in ["pids", "memory", "cpu"] {
         let found = find_controller(controller);
         features.push(Feature {
-            name: if controller == "pids" {
-                "cgroup pids"
-            } else {
-                "cgroup memory"
+            name: match controller {
+                "pids" => "cgroup pids",
+                "memory" => "cgroup memory",
+                _ => "cgroup cpu",
             },
             level: match (&found, root) {
                 (Some(_), true) => Level::Fully,

@@ -1,9 +1,18 @@
 //! The launcher's side of the limits: a cgroup (v2, or v1 as on hybrid hosts) with `pids.max`
-//! and, when asked, a memory limit. The container's side (rlimits) is a step of `harden`.
+//! and, when asked, a memory limit and a CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us` /
+//! `cpu.cfs_period_us`). The container's side (rlimits) is a step of `harden`.
 //!
-//! The launcher moves the container's PID 1 into the cgroup before releasing it, so every
-//! process of the container is counted from its first fork, and so the cgroup namespace the
-//! container then enters is rooted at its own cgroup.
+//! The cgroups are created and limited before the container's PID 1 is cloned, and it is in
+//! them before it forks anything, so every process of the container is counted from its first
+//! fork, and the cgroup namespace the container then enters is rooted at its own cgroup.
+//!
+//! Joining is the slow part: moving a process with `cgroup.procs` takes the global thread-group
+//! lock for writing, which waits for an RCU grace period (milliseconds, more on a busy host). In
+//! a v1 hierarchy a single-threaded process can move *itself* by writing `0` to `tasks`, which
+//! needs no such lock (`cgroup_procs_write_start`): the launcher opens `tasks` (the open file's
+//! credentials are what the kernel checks) and the container's PID 1 writes `0` to it first
+//! thing. In the v2 hierarchy the launcher moves it through `cgroup.procs` while it builds its
+//! mounts.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -11,6 +20,40 @@ use std::path::{Path, PathBuf};
 
 use crate::enforcement::Level;
 use crate::spec::Limits;
+
+/// The CFS period (cgroup default): 100 ms.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// A quota in microseconds per [`CPU_PERIOD_US`] for `millis` thousandths of a CPU (at least
+/// the kernel's minimum of 1 ms).
+fn cpu_quota(millis: u64) -> u64 {
+    (millis.saturating_mul(CPU_PERIOD_US) / 1000).max(1000)
+}
+
+/// Removes the cgroups of launchers that died without cleaning up (killed with SIGKILL: their
+/// container died with them through the parent-death signal, so the cgroup is empty). A cgroup
+/// is named `rharden-<launcher pid>-<container pid>`; one whose launcher still runs is never
+/// touched, and `rmdir` refuses a cgroup that still has processes.
+fn remove_stale(parent: &Path) {
+    let Ok(list) = fs::read_dir(parent) else {
+        return;
+    };
+    for item in list.flatten() {
+        let name = item.file_name();
+        let Some(launcher) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("rharden-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{launcher}")).exists() {
+            continue;
+        }
+        let _ = fs::remove_dir(item.path());
+    }
+}
 
 /// Where a controller lives on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +92,10 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
         }
     }
     let v1 = Path::new("/sys/fs/cgroup").join(controller);
-    let probe = if controller == "pids" {
-        "pids.current"
-    } else {
-        "memory.limit_in_bytes"
+    let probe = match controller {
+        "pids" => "pids.current",
+        "cpu" => "cpu.cfs_quota_us",
+        _ => "memory.limit_in_bytes",
     };
     // The root of a v1 hierarchy has cgroup.procs; the probe file exists in children only,
     // so look for the hierarchy's own marker instead.
@@ -66,6 +109,10 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
 #[derive(Debug, Default)]
 pub struct Cgroups {
     dirs: Vec<PathBuf>,
+    /// v1 `tasks` files the container's PID 1 writes `0` to.
+    self_join: Vec<std::os::fd::OwnedFd>,
+    /// v2 cgroups the launcher moves the container into.
+    pending: Vec<PathBuf>,
 }
 
 /// What was set, for the report.
@@ -89,17 +136,43 @@ fn mkdir(path: &Path) -> std::io::Result<()> {
 }
 
 impl Cgroups {
-    /// Creates `rharden/<name>` for each requested limit, writes the limits and moves `pid` in.
-    pub fn setup(pid: i32, name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
+    /// Creates `rharden/<name>` for each requested limit and writes the limits; the container
+    /// joins them through [`Cgroups::take_self_join`] and [`Cgroups::join`].
+    pub fn create(name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
         let mut cg = Cgroups::default();
+        // Leftovers of killed launchers, in every controller this runtime uses (not only the
+        // ones this run asks for).
+        // Each controller is looked up once (reads of cgroupfs files, on every start).
+        let mounts: Vec<(&str, Option<ControllerMount>)> = ["pids", "memory", "cpu"]
+            .into_iter()
+            .map(|c| (c, find_controller(c)))
+            .collect();
+        let mut swept: Vec<PathBuf> = Vec::new();
+        for (_, mount) in &mounts {
+            if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) = mount {
+                let parent = root.join("rharden");
+                if !swept.contains(&parent) {
+                    remove_stale(&parent);
+                    swept.push(parent);
+                }
+            }
+        }
         let mut done = Vec::new();
         let mut failed = Vec::new();
-        let requests: Vec<(&str, u64)> = [("pids", limits.pids), ("memory", limits.memory)]
-            .into_iter()
-            .filter_map(|(c, v)| v.map(|v| (c, v)))
-            .collect();
+        let requests: Vec<(&str, u64)> = [
+            ("pids", limits.pids),
+            ("memory", limits.memory),
+            ("cpu", limits.cpu_millis),
+        ]
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| (c, v)))
+        .collect();
         for (controller, value) in &requests {
-            match cg.apply(pid, name, controller, *value) {
+            let mount = mounts
+                .iter()
+                .find(|(c, _)| c == controller)
+                .and_then(|(_, m)| m.clone());
+            match cg.apply(name, controller, mount, *value) {
                 Ok(detail) => done.push(detail),
                 Err(why) => failed.push(format!("{controller} limit {value} not applied: {why}")),
             }
@@ -124,15 +197,28 @@ impl Cgroups {
         (cg, CgroupOutcome { level, detail })
     }
 
+    /// The v1 `tasks` files for the container's PID 1 to write `0` to (see the module doc).
+    pub fn take_self_join(&mut self) -> Vec<std::os::fd::OwnedFd> {
+        std::mem::take(&mut self.self_join)
+    }
+
+    /// Moves `pid` into the v2 cgroups (the v1 ones it joins itself).
+    pub fn join(&mut self, pid: i32) -> Result<(), String> {
+        for dir in std::mem::take(&mut self.pending) {
+            write(&dir.join("cgroup.procs"), &pid.to_string())
+                .map_err(|e| format!("failed to join {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+
     fn apply(
         &mut self,
-        pid: i32,
         name: &str,
         controller: &str,
+        mount: Option<ControllerMount>,
         value: u64,
     ) -> Result<String, String> {
-        let mount = find_controller(controller)
-            .ok_or_else(|| format!("no {controller} controller on this host"))?;
+        let mount = mount.ok_or_else(|| format!("no {controller} controller on this host"))?;
         let (root, v2) = match &mount {
             ControllerMount::V2(p) => (p.clone(), true),
             ControllerMount::V1(p) => (p.clone(), false),
@@ -159,22 +245,46 @@ impl Cgroups {
         if !self.dirs.contains(&dir) {
             self.dirs.push(dir.clone());
         }
-        let file = match (controller, v2) {
-            ("pids", _) => "pids.max",
-            ("memory", true) => "memory.max",
-            _ => "memory.limit_in_bytes",
+        let requested = value;
+        let (file, value) = match (controller, v2) {
+            ("pids", _) => ("pids.max", value.to_string()),
+            ("memory", true) => ("memory.max", value.to_string()),
+            ("cpu", true) => ("cpu.max", format!("{} {CPU_PERIOD_US}", cpu_quota(value))),
+            ("cpu", false) => {
+                let period = dir.join("cpu.cfs_period_us");
+                write(&period, &CPU_PERIOD_US.to_string())
+                    .map_err(|e| err(&format!("write {}", period.display()), e))?;
+                ("cpu.cfs_quota_us", cpu_quota(value).to_string())
+            }
+            _ => ("memory.limit_in_bytes", value.to_string()),
         };
-        write(&dir.join(file), &value.to_string())
+        write(&dir.join(file), &value)
             .map_err(|e| err(&format!("write {}", dir.join(file).display()), e))?;
         if controller == "memory" && v2 {
             let _ = write(&dir.join("memory.swap.max"), "0");
         }
-        write(&dir.join("cgroup.procs"), &pid.to_string())
-            .map_err(|e| err(&format!("join {}", dir.display()), e))?;
-        Ok(format!(
-            "{controller} {file}={value} ({})",
-            mount.describe()
-        ))
+        if v2 {
+            if !self.pending.contains(&dir) {
+                self.pending.push(dir.clone());
+            }
+        } else {
+            let tasks = dir.join("tasks");
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(&tasks)
+                .map_err(|e| err(&format!("open {}", tasks.display()), e))?;
+            self.self_join.push(file.into());
+        }
+        let what = if controller == "cpu" {
+            format!(
+                "cpu {file}={value} ({}.{:03} CPUs)",
+                requested / 1000,
+                requested % 1000
+            )
+        } else {
+            format!("{controller} {file}={value}")
+        };
+        Ok(format!("{what} ({})", mount.describe()))
     }
 
     /// Removes the cgroups (after the container's processes are gone; retried briefly while

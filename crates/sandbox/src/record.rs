@@ -205,6 +205,18 @@ impl Syscalls for Recorder {
         self.log("setsid".into());
         Ok(())
     }
+    fn set_pdeathsig(&self, sig: i32) -> SysResult<()> {
+        self.log(format!("set_pdeathsig({sig})"));
+        Ok(())
+    }
+    fn join_cgroup(&self, _tasks: BorrowedFd<'_>) -> SysResult<()> {
+        self.log("join_cgroup".into());
+        Ok(())
+    }
+    fn peer_alive(&self, _chan: BorrowedFd<'_>) -> SysResult<bool> {
+        self.log("peer_alive".into());
+        Ok(true)
+    }
     fn fork(&self) -> SysResult<Fork> {
         self.log("fork".into());
         Ok(Fork::Parent(2))

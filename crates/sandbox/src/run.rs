@@ -16,7 +16,7 @@ use crate::caps;
 use crate::enforcement::{Level, Mechanism, Report};
 use crate::harden::{self, HardenError, Plan, RootfsSource, TmpfsMount, VolumeMount};
 use crate::init;
-use crate::limits::Cgroups;
+use crate::limits::{CgroupOutcome, Cgroups};
 use crate::profile::{ProfileError, SeccompProfile};
 use crate::seccomp::{self, CompiledFilter, SeccompError};
 use crate::spec::{Network, SandboxSpec, Seccomp};
@@ -99,6 +99,9 @@ pub trait RunObserver {
 pub struct Quiet;
 impl RunObserver for Quiet {}
 
+/// Runs so far in this process: part of the cgroups' names.
+static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// A spec with its seccomp filter compiled, ready to run (possibly many times).
 #[derive(Debug)]
 pub struct Sandbox {
@@ -142,11 +145,43 @@ fn relative(p: &std::path::Path) -> Result<CString, RunError> {
 impl Sandbox {
     /// Loads and compiles the seccomp profile of `spec`.
     pub fn new(spec: SandboxSpec) -> Result<Self, RunError> {
-        let profile = match &spec.seccomp {
-            Seccomp::Default => SeccompProfile::builtin_default()?,
-            Seccomp::Profile(p) => (**p).clone(),
+        Self::with_filter_cache(spec, None)
+    }
+
+    /// [`Sandbox::new`], keeping the compiled built-in filter in `cache` (a directory only its
+    /// owner can write): parsing and compiling the profile is most of a start's user time. An
+    /// entry is used only when it was compiled from the very same profile text, kernel version
+    /// and rharden version (all stored in it and compared byte for byte); otherwise it is
+    /// compiled again and replaced. Any cache error falls back to compiling.
+    pub fn with_filter_cache(
+        spec: SandboxSpec,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Self, RunError> {
+        let filter = match (&spec.seccomp, cache) {
+            (Seccomp::Default, Some(dir)) => {
+                let key = format!(
+                    "rharden-sandbox {} seccomp {:?}\nkernel {:?}\n{}",
+                    env!("CARGO_PKG_VERSION"),
+                    crate::seccomp::target_arch_name(),
+                    crate::profile::kernel_version(),
+                    crate::profile::DEFAULT_PROFILE_JSON
+                );
+                let file = dir.join("seccomp-default.bin");
+                match std::fs::read(&file)
+                    .ok()
+                    .and_then(|b| CompiledFilter::from_bytes(&b, key.as_bytes()))
+                {
+                    Some(filter) => filter,
+                    None => {
+                        let filter = seccomp::compile(&SeccompProfile::builtin_default()?)?;
+                        store(dir, &file, &filter.to_bytes(key.as_bytes()));
+                        filter
+                    }
+                }
+            }
+            (Seccomp::Default, None) => seccomp::compile(&SeccompProfile::builtin_default()?)?,
+            (Seccomp::Profile(p), _) => seccomp::compile(p)?,
         };
-        let filter = seccomp::compile(&profile)?;
         Ok(Sandbox { spec, filter })
     }
 
@@ -212,8 +247,9 @@ impl Sandbox {
             (libc::RLIMIT_NPROC, spec.limits.nproc.0, spec.limits.nproc.1),
             (libc::RLIMIT_CORE, spec.limits.core, spec.limits.core),
         ];
-        let plan = Plan {
+        let mut plan = Plan {
             chan: chan_child,
+            cgroup_join: Vec::new(),
             rootfs,
             attach_point: CString::from(c"/tmp"),
             read_only: !spec.read_write,
@@ -250,9 +286,34 @@ impl Sandbox {
 
         // Block the signals the init will forward, so none is lost between clone and the
         // waiting loop (the container resets its own mask first thing).
+        // The cgroups exist, limited, before the clone: the container joins its v1 ones itself
+        // (no RCU grace period, see limits.rs), and a missing one fails --require-all early.
+        let name = format!(
+            "rharden-{}-{}",
+            sys::getpid(),
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (mut cgroups, cg_outcome) = Cgroups::create(&name, &spec.limits);
+        if spec.require_all && cg_outcome.level != Level::Fully {
+            cgroups.remove();
+            return Err(RunError::Required {
+                mechanism: Mechanism::Cgroups,
+                detail: cg_outcome.detail,
+            });
+        }
+        plan.cgroup_join = cgroups.take_self_join();
         let signals = init::waited_signals();
-        sys::set_sigmask(&signals, libc::SIG_BLOCK).map_err(prep("block signals"))?;
-        let result = self.launch(plan, chan_parent, &mut report, observer);
+        if let Err(e) = sys::set_sigmask(&signals, libc::SIG_BLOCK) {
+            cgroups.remove();
+            return Err(prep("block signals")(e));
+        }
+        let result = self.launch(
+            plan,
+            chan_parent,
+            (cgroups, cg_outcome),
+            &mut report,
+            observer,
+        );
         let _ = sys::set_sigmask(&signals, libc::SIG_UNBLOCK);
         result
     }
@@ -261,6 +322,7 @@ impl Sandbox {
         &self,
         mut plan: Plan,
         chan: OwnedFd,
+        (mut cgroups, cg_outcome): (Cgroups, CgroupOutcome),
         report: &mut Report,
         observer: &mut dyn RunObserver,
     ) -> Result<Outcome, RunError> {
@@ -275,8 +337,8 @@ impl Sandbox {
             flags |= libc::CLONE_NEWNET;
         }
         let mut userns = true;
-        let fork = match sys::clone_namespaces(flags) {
-            Ok(f) => f,
+        let cloned = match sys::clone_namespaces(flags) {
+            Ok(f) => Ok(f),
             // No user namespaces (disabled by sysctl, or the limit reached): as root the rest
             // still works, with real root dropping to the workload's ids. Loudly.
             Err(e)
@@ -290,9 +352,15 @@ impl Sandbox {
                 userns = false;
                 plan.become_root = false;
                 sys::clone_namespaces(flags & !libc::CLONE_NEWUSER)
-                    .map_err(prep("clone the container process into new namespaces"))?
             }
-            Err(e) => return Err(prep("clone the container process into new namespaces")(e)),
+            Err(e) => Err(e),
+        };
+        let fork = match cloned {
+            Ok(f) => f,
+            Err(e) => {
+                cgroups.remove();
+                return Err(prep("clone the container process into new namespaces")(e));
+            }
         };
         let pid = match fork {
             Fork::Child => container_main(&plan),
@@ -302,8 +370,6 @@ impl Sandbox {
         // launcher's must go, or the channel never reports EOF.
         drop(plan);
 
-        let name = format!("rharden-{}-{pid}", sys::getpid());
-        let mut cgroups = Cgroups::default();
         let released = (|| -> Result<(), RunError> {
             if userns {
                 write_id_maps(pid, spec, root)?;
@@ -339,8 +405,13 @@ impl Sandbox {
             Linux
                 .send(chan.as_fd(), b"go")
                 .map_err(prep("release the container process"))?;
-            let (cg, outcome) = Cgroups::setup(pid, &name, &spec.limits);
-            cgroups = cg;
+            let mut outcome = cg_outcome;
+            if let Err(why) = cgroups.join(pid) {
+                outcome = CgroupOutcome {
+                    level: Level::Not,
+                    detail: why,
+                };
+            }
             if spec.require_all && outcome.level != Level::Fully {
                 return Err(RunError::Required {
                     mechanism: Mechanism::Cgroups,
@@ -359,7 +430,14 @@ impl Sandbox {
             // If the container failed first (the launcher's send then fails), its own error
             // is the one that matters; it is still queued on the channel.
             let mut buf = vec![0u8; 1 << 16];
-            while let Ok(n @ 1..) = Linux.recv(chan.as_fd(), &mut buf) {
+            loop {
+                let n = match Linux.recv(chan.as_fd(), &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    // See below: a reset is reported once, before the queued messages.
+                    Err(e) if e.errno == libc::ECONNRESET => continue,
+                    Err(_) => break,
+                };
                 if let Ok(Message::Failed { error }) = serde_json::from_slice::<Message>(&buf[..n])
                 {
                     return Err(RunError::Setup {
@@ -395,7 +473,12 @@ impl Sandbox {
                 continue;
             }
             let n = match Linux.recv(chan.as_fd(), &mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                // A container that exits with a launcher message still unread (it failed before
+                // reading "cg") resets the channel: the kernel reports ECONNRESET once, *before*
+                // the messages it queued (its failure among them), then delivers them.
+                Err(e) if e.errno == libc::ECONNRESET => continue,
+                Err(_) => break,
                 Ok(n) => n,
             };
             match serde_json::from_slice::<Message>(&buf[..n]) {
@@ -453,6 +536,24 @@ impl Sandbox {
             report: report.clone(),
             exec_error,
         })
+    }
+}
+
+/// Best effort: writes `bytes` to `file` in `dir` (created 0700) under a temporary name, then
+/// renames it, so a reader sees the old entry or the new one, never half of one.
+fn store(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::DirBuilderExt;
+    if std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .is_err()
+    {
+        return;
+    }
+    let tmp = dir.join(format!(".seccomp-default.{}.tmp", sys::getpid()));
+    if std::fs::write(&tmp, bytes).is_err() || std::fs::rename(&tmp, file).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 

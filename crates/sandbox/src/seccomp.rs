@@ -33,6 +33,65 @@ pub struct CompiledFilter {
     pub summary: String,
 }
 
+impl CompiledFilter {
+    /// The filter as bytes, after `key` (what it was compiled from, checked on load).
+    pub fn to_bytes(&self, key: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut field = |bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        field(key);
+        field(self.summary.as_bytes());
+        field(&(self.programs.len() as u64).to_le_bytes());
+        for program in &self.programs {
+            let mut code = Vec::with_capacity(program.len() * 8);
+            for i in program {
+                code.extend_from_slice(&i.code.to_le_bytes());
+                code.extend_from_slice(&[i.jt, i.jf]);
+                code.extend_from_slice(&i.k.to_le_bytes());
+            }
+            field(&code);
+        }
+        out
+    }
+
+    /// The filter [`CompiledFilter::to_bytes`] wrote, if it was compiled from exactly `key`.
+    pub fn from_bytes(mut bytes: &[u8], key: &[u8]) -> Option<Self> {
+        let mut field = || -> Option<&[u8]> {
+            let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+            let value = bytes.get(8..8usize.checked_add(len)?)?;
+            bytes = &bytes[8 + len..];
+            Some(value)
+        };
+        if field()? != key {
+            return None;
+        }
+        let summary = String::from_utf8(field()?.to_vec()).ok()?;
+        // Exactly this many programs and nothing after them: a truncated entry must never
+        // load as a shorter stack (it would drop a filter).
+        let count = u64::from_le_bytes(field()?.try_into().ok()?);
+        let mut programs = Vec::new();
+        for _ in 0..count {
+            let code = field()?;
+            if code.is_empty() || code.len() % 8 != 0 {
+                return None;
+            }
+            programs.push(
+                code.chunks_exact(8)
+                    .map(|c| seccompiler::sock_filter {
+                        code: u16::from_le_bytes([c[0], c[1]]),
+                        jt: c[2],
+                        jf: c[3],
+                        k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                    })
+                    .collect(),
+            );
+        }
+        (bytes.is_empty() && !programs.is_empty()).then_some(CompiledFilter { programs, summary })
+    }
+}
+
 /// Why a profile could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -67,6 +126,11 @@ fn target_arch() -> Result<TargetArch, SeccompError> {
     } else {
         Err(SeccompError::Arch(std::env::consts::ARCH))
     }
+}
+
+/// The architecture filters are compiled for (part of a cached filter's key).
+pub fn target_arch_name() -> &'static str {
+    std::env::consts::ARCH
 }
 
 fn backend_action(action: Action) -> SeccompAction {
@@ -131,10 +195,6 @@ fn rule_map<'a>(
 /// range check, which seccompiler's per-number rules cannot express.
 fn x32_filter() -> BpfProgram {
     use seccompiler::sock_filter;
-    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-    const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
-    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
     const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
     let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
     vec![
@@ -146,6 +206,61 @@ fn x32_filter() -> BpfProgram {
         ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
         ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
     ]
+}
+
+const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K
+const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const JA: u16 = 0x05; // BPF_JMP | BPF_JA
+const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+fn audit_arch(arch: TargetArch) -> u32 {
+    match arch {
+        TargetArch::aarch64 => 0xC000_00B7,
+        _ => 0xC000_003E,
+    }
+}
+
+/// The front of the allowlist: other architectures killed, then each run of consecutive
+/// always-allowed numbers checked as one range (`nr >= lo && nr <= hi` → allow). A number in no
+/// range falls through to the program appended after it (its own arch check and rules).
+fn range_prefix(arch: TargetArch, allowed: &[i64]) -> BpfProgram {
+    use seccompiler::sock_filter;
+    let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for nr in allowed.iter().filter_map(|n| u32::try_from(*n).ok()) {
+        match ranges.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(nr) => *hi = nr,
+            _ => ranges.push((nr, nr)),
+        }
+    }
+    // Jump offsets are 8 bits: split into chunks whose jumps stay in reach (each chunk has its
+    // own "allow" and "go on" ends).
+    let mut program = vec![
+        ins(LD_W_ABS, 0, 0, 4), // A = seccomp_data.arch
+        ins(JEQ_K, 1, 0, audit_arch(arch)),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        ins(LD_W_ABS, 0, 0, 0), // A = seccomp_data.nr
+    ];
+    for chunk in ranges.chunks(100) {
+        // Layout: [JGE lo; JGT hi] per range, JA over the allow, RET ALLOW.
+        let n = chunk.len();
+        for (i, (lo, hi)) in chunk.iter().enumerate() {
+            let at = 2 * i; // index of this range's JGE within the chunk
+            let ja = 2 * n; // index of the JA
+            let allow = ja + 1;
+            // nr < lo: below every later range too (they are sorted): skip to after the chunk.
+            let to_end = u8::try_from(allow + 1 - (at + 1)).unwrap_or(u8::MAX);
+            // nr <= hi: allowed.
+            let to_allow = u8::try_from(allow - (at + 2)).unwrap_or(u8::MAX);
+            program.push(ins(JGE_K, 0, to_end, *lo));
+            program.push(ins(JGT_K, 0, to_allow, *hi));
+        }
+        program.push(ins(JA, 0, 0, 1));
+        program.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    }
+    program
 }
 
 /// Compiles `profile` into the stack of programs described in the module docs.
@@ -197,7 +312,14 @@ pub fn compile(profile: &SeccompProfile) -> Result<CompiledFilter, SeccompError>
                 .iter()
                 .filter(|r| r.action == Action::Allow || others.contains(&r.action)),
         )?;
-        programs.push(build(rules, profile.default_action, Action::Allow)?);
+        // Calls allowed whatever their arguments become range checks in front of seccompiler's
+        // program for the conditional ones: the kernel checks, converts and JITs every
+        // instruction at each start, and ~300 per-number rules were most of the filter.
+        let (always, conditional): (BTreeMap<i64, Vec<SeccompRule>>, _) =
+            rules.into_iter().partition(|(_, chain)| chain.is_empty());
+        let mut program = range_prefix(arch, &always.into_keys().collect::<Vec<_>>());
+        program.extend(build(conditional, profile.default_action, Action::Allow)?);
+        programs.push(program);
     }
     let allowed = profile
         .rules
@@ -236,5 +358,113 @@ mod tests {
             .iter()
             .all(|p| !p.is_empty() && p.len() < 4096));
         assert!(compiled.summary.contains("x32 killed"));
+    }
+
+    #[test]
+    fn a_cached_filter_loads_only_under_its_own_key() {
+        let compiled = compile(&SeccompProfile::builtin_default().expect("default")).expect("c");
+        let bytes = compiled.to_bytes(b"key 1");
+        let back = CompiledFilter::from_bytes(&bytes, b"key 1").expect("round trip");
+        assert_eq!(back.summary, compiled.summary);
+        assert_eq!(back.programs.len(), compiled.programs.len());
+        for (a, b) in back.programs.iter().zip(&compiled.programs) {
+            assert!(a
+                .iter()
+                .zip(b)
+                .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k)));
+            assert_eq!(a.len(), b.len());
+        }
+        assert!(CompiledFilter::from_bytes(&bytes, b"key 2").is_none());
+        // Truncated anywhere (even at a program boundary), or with bytes after it: refused.
+        for cut in [3, 8 * 134 + 8, 8 * 141 + 16, bytes.len() / 2] {
+            assert!(
+                CompiledFilter::from_bytes(&bytes[..bytes.len() - cut], b"key 1").is_none(),
+                "cut {cut}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0; 16]);
+        assert!(CompiledFilter::from_bytes(&longer, b"key 1").is_none());
+        assert!(CompiledFilter::from_bytes(b"", b"key 1").is_none());
+    }
+
+    /// A classic-BPF interpreter for the instructions these programs use.
+    fn eval(program: &[seccompiler::sock_filter], data: &[u32; 16]) -> u32 {
+        let mut a: u32 = 0;
+        let mut pc = 0usize;
+        loop {
+            let i = &program[pc];
+            pc += 1;
+            let k = i.k;
+            match i.code {
+                0x20 => a = data[(k / 4) as usize],
+                0x54 => a &= k, // BPF_ALU | BPF_AND | BPF_K
+                0x05 => pc += k as usize,
+                0x06 => return k,
+                code => {
+                    let taken = match code {
+                        0x15 => a == k,
+                        0x25 => a > k,
+                        0x35 => a >= k,
+                        0x45 => a & k != 0,
+                        other => panic!("instruction {other:#x} not interpreted"),
+                    };
+                    pc += usize::from(if taken { i.jt } else { i.jf });
+                }
+            }
+        }
+    }
+
+    /// The range prefix decides exactly as seccompiler's per-number rules did, for every
+    /// number, with and without arguments, and on another architecture; and it is far shorter.
+    #[test]
+    fn the_allowlist_with_ranges_decides_like_per_number_rules() {
+        let profile = SeccompProfile::builtin_default().expect("default");
+        let compiled = compile(&profile).expect("compile");
+        let arch = target_arch().expect("arch");
+        let others: Vec<Action> = profile
+            .rules
+            .iter()
+            .map(|r| r.action)
+            .filter(|a| *a != Action::Allow && *a != profile.default_action)
+            .collect();
+        let rules = rule_map(
+            profile
+                .rules
+                .iter()
+                .filter(|r| r.action == Action::Allow || others.contains(&r.action)),
+        )
+        .expect("rules");
+        let reference: BpfProgram = SeccompFilter::new(
+            rules,
+            backend_action(profile.default_action),
+            SeccompAction::Allow,
+            arch,
+        )
+        .and_then(BpfProgram::try_from)
+        .expect("reference");
+        let ours = compiled.programs.last().expect("allowlist");
+        assert!(
+            ours.len() * 3 < reference.len(),
+            "{} vs {}",
+            ours.len(),
+            reference.len()
+        );
+        let native = audit_arch(arch);
+        for nr in (0..600u32).chain([0x4000_0000, 0x4000_0001, u32::MAX]) {
+            for args in [[0u32; 12], [1; 12], [u32::MAX; 12], [0x7e020000; 12]] {
+                for arch_value in [native, 0x4000_0003] {
+                    let mut data = [0u32; 16];
+                    data[0] = nr;
+                    data[1] = arch_value;
+                    data[4..].copy_from_slice(&args);
+                    assert_eq!(
+                        eval(ours, &data),
+                        eval(&reference, &data),
+                        "nr {nr} arch {arch_value:#x} args {args:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -63,6 +63,8 @@ pub struct Limits {
     pub pids: Option<u64>,
     /// cgroup memory limit in bytes.
     pub memory: Option<u64>,
+    /// CPU limit in thousandths of a CPU (`--cpus 0.5` = 500): a CFS quota per 100 ms period.
+    pub cpu_millis: Option<u64>,
     /// `RLIMIT_NOFILE` (soft, hard).
     pub nofile: (u64, u64),
     /// `RLIMIT_NPROC` (soft, hard); counted per user namespace since Linux 5.14.
@@ -76,6 +78,7 @@ impl Default for Limits {
         Limits {
             pids: Some(1024),
             memory: None,
+            cpu_millis: None,
             nofile: (1024, 1024),
             nproc: (1024, 1024),
             core: 0,

@@ -262,6 +262,12 @@ pub trait Syscalls {
     fn seccomp(&self, program: &[seccompiler::sock_filter]) -> SysResult<()>;
     /// `setsid(2)`.
     fn setsid(&self) -> SysResult<()>;
+    /// `prctl(PR_SET_PDEATHSIG, sig)`: `sig` when the parent (the launcher) dies.
+    fn set_pdeathsig(&self, sig: i32) -> SysResult<()>;
+    /// Writes `0` to an open cgroup v1 `tasks` file: moves this thread into that cgroup.
+    fn join_cgroup(&self, tasks: BorrowedFd<'_>) -> SysResult<()>;
+    /// Whether the other end of `chan` is still open (no hang-up pending).
+    fn peer_alive(&self, chan: BorrowedFd<'_>) -> SysResult<bool>;
     /// `fork(2)`.
     fn fork(&self) -> SysResult<Fork>;
     /// `execve(2)`; returns only on failure.
@@ -648,6 +654,30 @@ impl Syscalls for Linux {
 
     fn set_no_new_privs(&self) -> SysResult<()> {
         prctl("prctl(PR_SET_NO_NEW_PRIVS)", libc::PR_SET_NO_NEW_PRIVS, 1)
+    }
+
+    fn set_pdeathsig(&self, sig: i32) -> SysResult<()> {
+        let sig = u64::try_from(sig).map_err(|_| SysError::new("prctl", libc::EINVAL))?;
+        prctl("prctl(PR_SET_PDEATHSIG)", libc::PR_SET_PDEATHSIG, sig)
+    }
+
+    fn join_cgroup(&self, tasks: BorrowedFd<'_>) -> SysResult<()> {
+        // SAFETY: writes one byte from a static buffer to a descriptor this process holds.
+        cvt("write(tasks)", unsafe {
+            libc::write(tasks.as_raw_fd(), b"0".as_ptr().cast(), 1)
+        })
+        .map(|_| ())
+    }
+
+    fn peer_alive(&self, chan: BorrowedFd<'_>) -> SysResult<bool> {
+        let mut pfd = libc::pollfd {
+            fd: chan.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: `pfd` is one valid pollfd; a zero timeout only samples the state.
+        cvt("poll", unsafe { libc::poll(&mut pfd, 1, 0) })?;
+        Ok(pfd.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) == 0)
     }
 
     fn set_undumpable(&self) -> SysResult<()> {

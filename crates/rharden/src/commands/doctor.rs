@@ -32,6 +32,8 @@ fn consequence(name: &str, level: Level) -> &'static str {
         ("cgroup pids", _) => "run cannot enforce --pids-limit (reported)",
         ("cgroup memory", Level::Fully) => "run enforces --memory",
         ("cgroup memory", _) => "run cannot enforce --memory (reported)",
+        ("cgroup cpu", Level::Fully) => "run enforces --cpus",
+        ("cgroup cpu", _) => "run cannot enforce --cpus (a warning; fatal with --require-all)",
         ("new mount API", Level::Fully) => "run builds the rootfs with descriptors only",
         ("new mount API", _) => "run cannot start containers on this kernel",
         ("openat2", Level::Fully) => "mount targets are resolved with RESOLVE_IN_ROOT",

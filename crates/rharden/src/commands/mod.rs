@@ -4,6 +4,7 @@ pub mod doctor;
 pub mod flatten;
 pub mod inspect;
 pub mod run;
+mod run_image;
 pub mod scan;
 pub mod unpack;
 
@@ -19,7 +20,7 @@ pub fn dispatch(command: Command) -> Result<Status, CliError> {
         Command::Inspect(args) => inspect::execute(args),
         Command::Flatten(args) => flatten::execute(args),
         Command::Unpack(args) => unpack::execute(args),
-        Command::Run(args) => run::execute(args),
+        Command::Run(args) => run::execute(*args),
         Command::Doctor(args) => doctor::execute(args),
     }
 }

@@ -3,7 +3,7 @@
 //! Exit codes (the container convention, not the scanner's): the workload's own code, 128 +
 //! signal when a signal killed it, 125 when rharden fails before the command starts, 126 when
 //! the command cannot be executed, 127 when it is not found.
-//! Running an IMAGE needs `rharden unpack` into a digest-keyed cache and is not wired yet.
+//! An IMAGE is unpacked once into a digest-keyed cache (`run_image.rs`) and run with its config.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -15,6 +15,7 @@ use rharden_sandbox::{
     SandboxSpecBuilder, Seccomp, SeccompProfile, Tmpfs, User, Volume,
 };
 
+use super::run_image::{self, ImageSummary};
 use crate::error::CliError;
 use crate::exit::{report_error, Status};
 
@@ -36,8 +37,12 @@ pub enum ReportFormat {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["rootfs", "bundle"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["image", "rootfs", "bundle"])))]
 pub struct RunArgs {
+    /// Run this image (any form `inspect` reads): its rootfs, unpacked once into a cache keyed
+    /// by its config digest, and its config (User, Env, WorkingDir, Entrypoint, Cmd).
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
     /// Run this directory tree as the root filesystem (with CMD).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
@@ -81,6 +86,18 @@ pub struct RunArgs {
     /// Seccomp profile (rharden's format or Docker's JSON) [default: policies/seccomp/default.json].
     #[arg(long, value_name = "FILE")]
     pub seccomp: Option<PathBuf>,
+    /// Replace the image's ENTRYPOINT (and drop its CMD, as docker does); '' clears it.
+    #[arg(long, value_name = "PROGRAM", requires = "image")]
+    pub entrypoint: Option<String>,
+    /// Scan the image first and refuse to start it (exit 125) when this policy fails; the
+    /// verdict is cached by config digest and policy hash.
+    #[arg(long, value_name = "FILE", requires = "image")]
+    pub policy: Option<PathBuf>,
+    /// CPU limit in CPUs, e.g. 0.5 or 2 (cgroup cpu.max, or cpu.cfs_quota_us on cgroup v1).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    #[command(flatten)]
+    pub selection: crate::args::ImageSelection,
     /// Fail (exit 125) when any mechanism cannot be fully enforced.
     #[arg(long)]
     pub require_all: bool,
@@ -109,6 +126,14 @@ enum InputError {
     Capability(String),
     #[error("--rootfs needs a command after --")]
     NoCommand,
+    #[error("the image has no ENTRYPOINT or CMD: give a command after --")]
+    NoImageCommand,
+    #[error("the image's USER {0:?} is not in its /etc/passwd or /etc/group")]
+    ImageUser(String),
+    #[error("--read-write would modify the shared cached rootfs of the image (use --tmpfs or --volume, or `rharden unpack` and --rootfs)")]
+    ReadWriteImage,
+    #[error("{0:?} is not a number of CPUs (0.01 or more)")]
+    Cpus(String),
 }
 
 fn bad(what: &str, err: InputError) -> CliError {
@@ -134,6 +159,24 @@ fn lookup(rootfs: &Path, file: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// The primary gid (field 4) of the first `/etc/passwd` entry with this uid.
+fn primary_gid(rootfs: &Path, uid: u32) -> Option<u32> {
+    let etc = rootfs.join("etc");
+    let path = etc.join("passwd");
+    let regular = |p: &Path| {
+        p.symlink_metadata()
+            .map(|m| !m.file_type().is_symlink())
+            .unwrap_or(false)
+    };
+    if !regular(&etc) || !regular(&path) {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()?.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(3)?.parse().ok())?
+    })
+}
+
 fn parse_user(rootfs: &Path, spec: &str) -> Result<User, InputError> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -143,7 +186,8 @@ fn parse_user(rootfs: &Path, spec: &str) -> Result<User, InputError> {
     let uid = id(u, "passwd").ok_or_else(|| InputError::User(spec.into()))?;
     let gid = match g {
         Some(g) => id(g, "group").ok_or_else(|| InputError::User(spec.into()))?,
-        None => uid,
+        // As docker: the user's primary group from /etc/passwd, else the uid.
+        None => primary_gid(rootfs, uid).unwrap_or(uid),
     };
     Ok(User { uid, gid })
 }
@@ -153,9 +197,53 @@ fn parse_size(s: &str) -> Result<u64, InputError> {
 }
 
 /// Raw args → a spec builder (args → settings → library options).
-fn resolve(args: &RunArgs) -> Result<(SandboxSpecBuilder, Vec<String>), CliError> {
+fn resolve(
+    args: &RunArgs,
+) -> Result<(SandboxSpecBuilder, Vec<String>, Option<ImageSummary>), CliError> {
     let mut notes = Vec::new();
+    let mut summary = None;
     let mut builder = match (&args.rootfs, &args.bundle) {
+        _ if args.image.is_some() => {
+            let path = args.image.as_deref().unwrap_or(Path::new(""));
+            if args.read_write {
+                return Err(bad("read --read-write", InputError::ReadWriteImage));
+            }
+            let prepared = run_image::prepare(path, &args.selection, args.policy.as_deref())?;
+            notes.extend(prepared.notes);
+            let config = &prepared.config;
+            let argv = run_image::command(config, args.entrypoint.as_deref(), &args.command);
+            if argv.is_empty() {
+                return Err(bad("read the command", InputError::NoImageCommand));
+            }
+            let mut b = SandboxSpec::builder(prepared.rootfs.clone(), argv)
+                .env(config.env.iter().flatten().map(OsString::from).collect());
+            if let Some(dir) = config.working_dir.as_deref().filter(|d| !d.is_empty()) {
+                // Docker resolves a relative WorkingDir from /; harden verifies it inside the root.
+                b = b.cwd(Path::new("/").join(dir));
+            }
+            if args.user.is_none() {
+                let user = config.user.as_deref().unwrap_or("").trim();
+                if config.runs_as_root() {
+                    notes.push(format!(
+                        "the image runs as root{}: running as {}:{} (--user 0 keeps root of the user namespace)",
+                        if user.is_empty() { String::new() } else { format!(" ({user})") },
+                        User::NOBODY.uid,
+                        User::NOBODY.gid
+                    ));
+                    b = b.user(User::NOBODY);
+                } else {
+                    let resolved = parse_user(&prepared.rootfs, user).map_err(|_| {
+                        bad(
+                            "read the image's config",
+                            InputError::ImageUser(user.into()),
+                        )
+                    })?;
+                    b = b.user(resolved);
+                }
+            }
+            summary = Some(prepared.summary);
+            b
+        }
         (Some(rootfs), _) => {
             if args.command.is_empty() {
                 return Err(bad("read the command", InputError::NoCommand));
@@ -240,6 +328,17 @@ fn resolve(args: &RunArgs) -> Result<(SandboxSpecBuilder, Vec<String>), CliError
     if let Some(m) = &args.memory {
         limits.memory = Some(parse_size(m).map_err(|e| bad("read --memory", e))?);
     }
+    if let Some(c) = &args.cpus {
+        let cpus: f64 = c
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n >= 0.01 && *n <= 1e6)
+            .ok_or_else(|| bad("read --cpus", InputError::Cpus(c.clone())))?;
+        // In thousandths: within 0.01..=1e6, so the rounded value fits.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let millis = (cpus * 1000.0).round() as u64;
+        limits.cpu_millis = Some(millis);
+    }
     builder = builder.limits(limits);
     if let Some(user) = &args.user {
         builder = builder.user(parse_user(&rootfs, user).map_err(|e| bad("read --user", e))?);
@@ -265,7 +364,7 @@ fn resolve(args: &RunArgs) -> Result<(SandboxSpecBuilder, Vec<String>), CliError
         builder = builder.seccomp(Seccomp::Profile(Box::new(profile)));
     }
     builder = builder.caps(caps).require_all(args.require_all);
-    Ok((builder, notes))
+    Ok((builder, notes, summary))
 }
 
 fn builder_env(builder: &SandboxSpecBuilder) -> Vec<OsString> {
@@ -279,6 +378,7 @@ fn builder_limits(builder: &SandboxSpecBuilder) -> Limits {
 /// Prints the shortfalls (always) and the report (when asked) once the command started.
 struct Printer {
     format: Option<ReportFormat>,
+    image: Option<ImageSummary>,
 }
 
 impl RunObserver for Printer {
@@ -295,6 +395,28 @@ impl RunObserver for Printer {
         }
         match self.format {
             Some(ReportFormat::Text) => {
+                if let Some(image) = &self.image {
+                    let _ = writeln!(
+                        err,
+                        "{:<15} {:<10} {} rootfs {}",
+                        "image",
+                        image.cache,
+                        image.config_digest,
+                        image.rootfs.display()
+                    );
+                    if let Some(v) = &image.policy {
+                        let _ = writeln!(
+                            err,
+                            "{:<15} {:<10} {} ({} findings, none at or above {}{})",
+                            "policy",
+                            "passed",
+                            v.policy,
+                            v.findings,
+                            v.fail_on,
+                            if v.cached { "; cached verdict" } else { "" }
+                        );
+                    }
+                }
                 for e in &report.entries {
                     let _ = writeln!(
                         err,
@@ -306,7 +428,14 @@ impl RunObserver for Printer {
                 }
             }
             Some(ReportFormat::Json) => {
-                if let Ok(json) = serde_json::to_string_pretty(report) {
+                let mut value = serde_json::to_value(report).unwrap_or_default();
+                if let (Some(image), Some(map)) = (&self.image, value.as_object_mut()) {
+                    map.insert(
+                        "image".into(),
+                        serde_json::to_value(image).unwrap_or_default(),
+                    );
+                }
+                if let Ok(json) = serde_json::to_string_pretty(&value) {
                     let _ = writeln!(err, "{json}");
                 }
             }
@@ -317,7 +446,7 @@ impl RunObserver for Printer {
 
 pub fn execute(args: RunArgs) -> Result<Status, CliError> {
     let started = (|| {
-        let (builder, notes) = resolve(&args)?;
+        let (builder, notes, summary) = resolve(&args)?;
         let mut err = std::io::stderr().lock();
         for note in notes {
             let _ = writeln!(err, "note: {note}");
@@ -326,9 +455,13 @@ pub fn execute(args: RunArgs) -> Result<Status, CliError> {
         let spec = builder
             .build()
             .map_err(|e| CliError::new("prepare the container", e))?;
-        Sandbox::new(spec).map_err(|e| CliError::new("prepare the container", e))
+        // The compiled built-in seccomp filter is cached beside the rootfs cache.
+        let filter_cache = run_image::cache_root().ok().map(|r| r.join("seccomp"));
+        Sandbox::with_filter_cache(spec, filter_cache.as_deref())
+            .map(|s| (s, summary))
+            .map_err(|e| CliError::new("prepare the container", e))
     })();
-    let sandbox = match started {
+    let (sandbox, image) = match started {
         Ok(s) => s,
         Err(e) => {
             report_error(&e);
@@ -337,6 +470,7 @@ pub fn execute(args: RunArgs) -> Result<Status, CliError> {
     };
     let mut printer = Printer {
         format: args.report,
+        image,
     };
     match sandbox.run(&mut printer) {
         Ok(outcome) => {

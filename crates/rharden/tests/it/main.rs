@@ -2,6 +2,7 @@
 
 mod flatten;
 mod inspect;
+mod run;
 mod scan;
 
 use std::path::Path;
