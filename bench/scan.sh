@@ -166,7 +166,8 @@ for img in "${images[@]}"; do
   fi
 
   # timings: limit, rharden and Trivy (when it can read the image) side by side
-  cmds=(-n limit "bash bench/limit.sh $d/layers" -n rharden "$R scan --format json $img")
+  cmds=(-n limit "bash bench/limit.sh $d/layers" -n rharden "$R scan --format json $img"
+        -n rharden-secrets "$R scan --format json --analyzers secrets $img")
   [ "$(cat "$d/trivy.rc")" = 0 ] && cmds+=(-n trivy "$TRIVY image --input $img --scanners secret --skip-db-update --offline-scan --cache-dir $cache --format json")
   hyperfine -N -i --warmup 1 --runs "$RUNS" --prepare "rm -rf $cache" --export-json "$d/hyperfine.json" "${cmds[@]}" >&2
   # peers on the rootfs: several runs unless one run was already slow
