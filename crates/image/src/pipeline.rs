@@ -9,9 +9,9 @@ use crate::image::LayerInfo;
 use crate::sink::{LayerSink, SinkError, Want};
 
 /// Content is sent in batches of about this many bytes.
-const BATCH: usize = 256 * 1024;
+const BATCH: usize = 128 * 1024;
 /// Messages in flight: bounds the memory to about `DEPTH × BATCH`.
-const DEPTH: usize = 16;
+const DEPTH: usize = 8;
 
 /// An entry's metadata, owned so it can cross to the sink's thread.
 struct OwnedEntry {
