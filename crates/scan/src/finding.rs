@@ -27,6 +27,29 @@ impl Severity {
     }
 }
 
+/// Every severity, most severe first (the column order of the reports' count tables).
+pub const SEVERITIES: [Severity; 5] = [
+    Severity::Critical,
+    Severity::High,
+    Severity::Medium,
+    Severity::Low,
+    Severity::Info,
+];
+
+/// Findings counted per category, one count per severity in [`SEVERITIES`] order.
+pub fn counts_by_category(
+    findings: &[Finding],
+) -> std::collections::BTreeMap<&'static str, [usize; 5]> {
+    let mut counts = std::collections::BTreeMap::new();
+    for f in findings {
+        let row: &mut [usize; 5] = counts.entry(f.category).or_default();
+        if let Some(i) = SEVERITIES.iter().position(|&s| s == f.severity) {
+            row[i] += 1;
+        }
+    }
+    counts
+}
+
 /// Where a location is: a file in a layer, the image config, or a build step's command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::finding::{Finding, Location, Severity, Source, Status};
+use crate::bloat::human;
+use crate::finding::{counts_by_category, Finding, Location, Severity, Source, Status, SEVERITIES};
 use crate::scan::ScanReport;
 
 /// Escapes text for HTML element content and attribute values.
@@ -23,22 +24,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// Bytes in binary units, for people.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 const STYLE: &str = r#"
@@ -364,22 +349,9 @@ pub fn to_html(report: &ScanReport, tool_version: &str) -> String {
 
     // Counts: category × severity.
     out.push_str("<h2>Findings by category and severity</h2>");
-    let severities = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-    let mut counts: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
-    for f in &report.findings {
-        let row = counts.entry(f.category).or_default();
-        if let Some(i) = severities.iter().position(|&x| x == f.severity) {
-            row[i] += 1;
-        }
-    }
+    let counts = counts_by_category(&report.findings);
     out.push_str("<table><tr><th>category</th>");
-    for sev in severities {
+    for sev in SEVERITIES {
         let _ = write!(out, "<th class=\"num\">{}</th>", severity_badge(sev));
     }
     out.push_str("<th class=\"num\">total</th></tr>");
@@ -500,11 +472,5 @@ mod tests {
             escape("<script>\"x\" & 'y'\u{1b}</script>"),
             "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;\u{fffd}&lt;/script&gt;"
         );
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(20 * 1024 * 1024), "20.0 MiB");
     }
 }

@@ -2,11 +2,10 @@
 //! the findings most severe first, cut to fit a comment (GitHub allows 65,536 characters) with
 //! a note saying how many were left out.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::finding::{Finding, Severity, Status};
-use crate::html::human;
+use crate::bloat::human;
+use crate::finding::{counts_by_category, Finding, Status};
 use crate::scan::ScanReport;
 
 /// The longest comment produced, in characters.
@@ -102,19 +101,7 @@ pub fn to_markdown(report: &ScanReport) -> String {
         s.suppressed,
         s.baselined.len()
     );
-    let severities = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-    let mut counts: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
-    for f in &report.findings {
-        if let Some(i) = severities.iter().position(|&x| x == f.severity) {
-            counts.entry(f.category).or_default()[i] += 1;
-        }
-    }
+    let counts = counts_by_category(&report.findings);
     if !counts.is_empty() {
         out.push_str("| category | critical | high | medium | low | info |\n|---|---:|---:|---:|---:|---:|\n");
         for (cat, n) in &counts {
@@ -188,7 +175,10 @@ mod tests {
 
 #[cfg(test)]
 mod cut_tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::finding::Severity;
     use crate::finding::{Location, Source};
     use crate::scan::Summary;
 
