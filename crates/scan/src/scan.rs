@@ -204,20 +204,7 @@ pub fn scan(
             .collect();
         let (findings, summary) = crate::bloat::analyze(&ctx, &sinks);
         analyzed.findings.extend(findings);
-        let mut layer_wasted = vec![0; image.layers.len()];
-        for l in &summary.layers {
-            if let Some(w) = layer_wasted.get_mut(l.index) {
-                *w = l.wasted_bytes;
-            }
-        }
-        analyzed.bloat = Some(BloatFigures {
-            efficiency: summary.efficiency,
-            wasted_bytes: summary.wasted_bytes,
-            dive_wasted_bytes: summary.dive_wasted_bytes,
-            total_bytes: summary.total_bytes,
-            layer_wasted,
-        });
-        analyzed.bloat_summary = Some(summary);
+        analyzed.bloat = Some(summary);
         analyzed.names.push(Analyzer::Bloat.name());
     }
     if on(Analyzer::Hygiene) {
@@ -345,19 +332,7 @@ struct Walked<'w> {
 struct Analyzed {
     names: Vec<&'static str>,
     findings: Vec<Finding>,
-    bloat: Option<BloatFigures>,
-    bloat_summary: Option<crate::bloat::BloatSummary>,
-}
-
-/// The bloat analyzer's headline figures, for the summary and the per-layer table.
-#[derive(Debug, Clone, Default)]
-struct BloatFigures {
-    efficiency: f64,
-    wasted_bytes: u64,
-    dive_wasted_bytes: u64,
-    total_bytes: u64,
-    /// Wasted bytes per layer, by layer index.
-    layer_wasted: Vec<u64>,
+    bloat: Option<crate::bloat::BloatSummary>,
 }
 
 /// The report: secret hits merged into findings, every finding put through the policy and
@@ -552,7 +527,7 @@ fn build(
                 scrub_json(v, &scrub_text);
             }
         }
-        if let Some(b) = &mut analyzed.bloat_summary {
+        if let Some(b) = &mut analyzed.bloat {
             for l in &mut b.layers {
                 scrub(&mut l.created_by);
             }
@@ -639,13 +614,22 @@ fn build(
                 created_by,
                 size: l.size,
                 uncompressed_size: l.uncompressed_size,
-                wasted_bytes: analyzed
-                    .bloat
-                    .as_ref()
-                    .and_then(|b| b.layer_wasted.get(l.index).copied()),
+                wasted_bytes: analyzed.bloat.as_ref().map(|b| {
+                    b.layers
+                        .iter()
+                        .find(|x| x.index == l.index)
+                        .map_or(0, |x| x.wasted_bytes)
+                }),
             }
         })
         .collect();
+    let bloat = analyzed.bloat.as_ref();
+    let (efficiency, wasted_bytes, dive_wasted_bytes, total_bytes) = (
+        bloat.map(|b| b.efficiency),
+        bloat.map(|b| b.wasted_bytes),
+        bloat.map(|b| b.dive_wasted_bytes),
+        bloat.map(|b| b.total_bytes),
+    );
     ScanReport {
         schema_version: 1,
         image: path.display().to_string(),
@@ -654,7 +638,7 @@ fn build(
         config_digest: image.config_digest.to_string(),
         policy: options.policy.name.clone(),
         policy_rules: options.policy.describe(),
-        bloat: analyzed.bloat_summary,
+        bloat: analyzed.bloat,
         analyzers: secret_sinks
             .map(|_| "secrets")
             .into_iter()
@@ -663,10 +647,10 @@ fn build(
         layers,
         summary: Summary {
             by_category,
-            efficiency: analyzed.bloat.as_ref().map(|b| b.efficiency),
-            wasted_bytes: analyzed.bloat.as_ref().map(|b| b.wasted_bytes),
-            dive_wasted_bytes: analyzed.bloat.as_ref().map(|b| b.dive_wasted_bytes),
-            total_bytes: analyzed.bloat.as_ref().map(|b| b.total_bytes),
+            efficiency,
+            wasted_bytes,
+            dive_wasted_bytes,
+            total_bytes,
             findings: findings.len(),
             by_severity,
             suppressed,
@@ -715,7 +699,10 @@ fn required_severity(policy: &Policy, f: &Finding) -> Option<Severity> {
 }
 
 /// A finding when the image crosses one of the policy's bloat limits.
-fn bloat_limit_finding(limits: &crate::policy::BloatLimits, b: &BloatFigures) -> Option<Finding> {
+fn bloat_limit_finding(
+    limits: &crate::policy::BloatLimits,
+    b: &crate::bloat::BloatSummary,
+) -> Option<Finding> {
     let mut crossed = Vec::new();
     let relative = b.wasted_bytes >= BLOAT_LIMIT_FLOOR;
     if let Some(min) = limits.min_efficiency.filter(|_| relative) {
