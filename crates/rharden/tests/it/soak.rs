@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -558,6 +559,27 @@ impl Soak {
             drop((child, stdout));
             self.check("SIGTERM");
         }
+        // SIGTERM at every point of the start: the start is aborted (125), or the workload gets
+        // it (143), or it came before rharden had created anything (killed by it); either
+        // way nothing is left.
+        let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+        for i in 0..40u64 {
+            let mut c = self.command(&["--rootfs", &rootfs, "--", "/bin/sleep", "1000"]);
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+            let mut child = self.spawn(c);
+            std::thread::sleep(Duration::from_micros(i * 250));
+            signal(child.id(), rustix::process::Signal::TERM);
+            let status = child.wait().expect("wait for rharden");
+            let outcome = match (status.code(), status.signal()) {
+                (Some(125), _) => "aborted the start (125)",
+                (Some(143), _) => "reached the workload (143)",
+                (None, Some(15)) => "killed rharden before it created anything",
+                _ => panic!("SIGTERM during the start: {status:?}"),
+            };
+            *outcomes.entry(outcome.to_owned()).or_default() += 1;
+        }
+        eprintln!("soak: SIGTERM during the start, 40 times: {outcomes:?}");
+        self.check("SIGTERM during the start");
     }
 
     /// SIGKILL to rharden, once with the workload running and 20 times during the start: the
@@ -607,8 +629,16 @@ impl Soak {
             .into_iter()
             .filter(|(pid, _)| self.launchers.contains(pid))
             .count();
+        // And one a killed launcher left whose pid now belongs to another process (PID 1 here:
+        // pids wrap at 32768 on this host): its start time in the name tells them apart.
+        let reused = rharden_cgroups()
+            .first()
+            .and_then(|(_, dir)| dir.parent().map(|p| p.join("rharden-1-999999999999-0")))
+            .expect("the cgroups of the killed launchers");
+        std::fs::create_dir(&reused).expect("create a stale cgroup");
         let out = self.run(&["--rootfs", &rootfs, "--", "/bin/true"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!reused.exists(), "{} is left", reused.display());
         eprintln!(
             "soak: SIGKILL to rharden: the workload gone {} later, {leftover} cgroup(s) left; \
              {killed} of 20 killed while starting, their containers gone {} later; {leftovers} cgroup(s) left \
