@@ -565,10 +565,16 @@ impl Drop for Container {
     }
 }
 
-/// Best effort: writes `bytes` to `file` in `dir` (created 0700) under a temporary name, then
-/// renames it, so a reader sees the old entry or the new one, never half of one.
+/// Best effort: writes `bytes` to `file` in `dir` (created 0700) so that a reader sees the old
+/// entry, none, or the new one, never half of one; and so that a launcher killed at any point
+/// leaves nothing behind. The content goes into an unnamed file (`O_TMPFILE`), which vanishes
+/// with its descriptor, and gets its name only once complete; the old entry is unlinked just
+/// before (a reader in between compiles the filter itself; of two writers, one name wins). A
+/// named temporary file renamed into place would stay forever if the launcher were killed
+/// before the rename.
 fn store(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -577,10 +583,22 @@ fn store(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) {
     {
         return;
     }
-    let tmp = dir.join(format!(".seccomp-default.{}.tmp", sys::getpid()));
-    if std::fs::write(&tmp, bytes).is_err() || std::fs::rename(&tmp, file).is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let Ok(mut unnamed) = std::fs::OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+    else {
+        return;
+    };
+    if unnamed.write_all(bytes).is_err() {
+        return;
     }
+    let Ok(name) = CString::new(file.as_os_str().as_bytes()) else {
+        return;
+    };
+    let _ = std::fs::remove_file(file);
+    let _ = sys::link_unnamed(unnamed.as_fd(), &name);
 }
 
 /// Writes `/proc/<pid>/{uid,gid}_map`: as root, the configured range (host root unmapped);
@@ -691,5 +709,27 @@ fn container_main(plan: &Plan) -> ! {
             );
             sys::exit_now(125);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_cache_entry_is_replaced_whole_and_nothing_else_is_written() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("seccomp");
+        let file = dir.join("seccomp-default.bin");
+        store(&dir, &file, b"first");
+        assert_eq!(std::fs::read(&file).expect("stored"), b"first");
+        store(&dir, &file, b"second");
+        assert_eq!(std::fs::read(&file).expect("replaced"), b"second");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["seccomp-default.bin"]);
     }
 }
