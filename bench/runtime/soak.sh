@@ -23,7 +23,8 @@ N=${N:-10000}; M=${M:-50}; ROUNDS=${ROUNDS:-20}; K=${K:-50}
 [ -x /bin/busybox ] || die "missing /bin/busybox (apt-get install busybox-static)"
 [ -n "${EPOCHREALTIME:-}" ] || die "needs bash 5 (EPOCHREALTIME)"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/rh-soak.XXXXXX"); trap 'rm -rf "$W"' EXIT
+# (/var/tmp: a long soak outlived a /tmp cleaner here)
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/rh-soak.XXXXXX"); trap 'rm -rf "$W"' EXIT
 R=$W/rootfs
 mkdir -p "$R"/{bin,etc,proc,dev,sys,tmp,run} "$W/cache" "$W/tmp"
 cp /bin/busybox "$R/bin/busybox"; for a in sh true sleep; do ln -s busybox "$R/bin/$a"; done
