@@ -111,7 +111,10 @@ cg=$(ls -d /sys/fs/cgroup/{pids,unified,}/rharden/rharden-"$bomb"-* 2>/dev/null 
 while kill -0 "$bomb" 2>/dev/null; do
   n=$(nproc_host); [ "$n" -gt "$most" ] && most=$n
   a=${EPOCHREALTIME/./}; /bin/true; b=${EPOCHREALTIME/./}; [ $((b - a)) -gt "$worst" ] && worst=$((b - a))
-  [ -n "$cg" ] && { c=$(cat "$cg/pids.peak" 2>/dev/null || true); [ -n "$c" ] && peak=$c; refused=$(awk '{print $2}' "$cg/pids.events" 2>/dev/null || true); }
+  if [ -n "$cg" ]; then # (the cgroup is gone once the run ends: keep the last values read)
+    c=$(cat "$cg/pids.peak" 2>/dev/null || true); [ -n "$c" ] && peak=$c
+    c=$(awk '{print $2}' "$cg/pids.events" 2>/dev/null || true); [ -n "$c" ] && refused=$c
+  fi
   sleep 0.05
 done
 code=0; wait "$bomb" || code=$?
