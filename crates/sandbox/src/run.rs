@@ -192,6 +192,12 @@ impl Sandbox {
 
     /// Runs the workload to completion. Must be called from a single-threaded process (it
     /// forks, and the child allocates).
+    ///
+    /// Signals: SIGCHLD and the ones forwarded to the workload (SIGTERM, SIGINT, SIGHUP,
+    /// SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) are blocked for the whole run, before anything is
+    /// created on the host, and unblocked when it is over; a forwarded one still pending then
+    /// was meant for the workload and is discarded. On return, whatever the outcome, PID 1 has
+    /// been reaped and the run's cgroups removed.
     pub fn run(&self, observer: &mut dyn RunObserver) -> Result<Outcome, RunError> {
         let spec = &self.spec;
         let root = sys::geteuid() == 0;
