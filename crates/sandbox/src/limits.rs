@@ -30,28 +30,52 @@ fn cpu_quota(millis: u64) -> u64 {
     (millis.saturating_mul(CPU_PERIOD_US) / 1000).max(1000)
 }
 
+/// When the process `pid` started, in clock ticks after boot (`/proc/PID/stat`, field 22), or
+/// `None` when there is no such process.
+fn start_time(pid: &str) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: the command may hold spaces and parentheses, so the fields
+    // are counted from the last ')'; the start time is the 20th after it.
+    stat.get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// This process's start time (see [`start_time`]); 0 if `/proc` cannot tell.
+pub fn start_time_of_self() -> u64 {
+    start_time("self").unwrap_or(0)
+}
+
+/// Whether a cgroup named `name` belongs to a launcher that is gone. Names are
+/// `rharden-<launcher pid>-<its start time>-<run>`: with only the pid, a cgroup left by a killed
+/// launcher whose pid now belongs to another process (pids wrap at 32768 on many hosts) would
+/// be kept until that process ends. Names of older versions, `rharden-<pid>-<run>`, are judged
+/// by the pid alone.
+fn launcher_gone(name: &str) -> Option<bool> {
+    let fields: Vec<&str> = name.strip_prefix("rharden-")?.split('-').collect();
+    if fields.iter().any(|f| f.parse::<u64>().is_err()) {
+        return None;
+    }
+    match fields.as_slice() {
+        [pid, started, _] => Some(start_time(pid) != started.parse().ok()),
+        [pid, _] => Some(!Path::new(&format!("/proc/{pid}")).exists()),
+        _ => None,
+    }
+}
+
 /// Removes the cgroups of launchers that died without cleaning up (killed with SIGKILL: their
-/// container died with them through the parent-death signal, so the cgroup is empty). A cgroup
-/// is named `rharden-<launcher pid>-<container pid>`; one whose launcher still runs is never
-/// touched, and `rmdir` refuses a cgroup that still has processes.
+/// container died with them through the parent-death signal, so the cgroup is empty). One whose
+/// launcher still runs is never touched, and `rmdir` refuses a cgroup that still has processes.
 fn remove_stale(parent: &Path) {
     let Ok(list) = fs::read_dir(parent) else {
         return;
     };
     for item in list.flatten() {
-        let name = item.file_name();
-        let Some(launcher) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("rharden-"))
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{launcher}")).exists() {
-            continue;
+        if item.file_name().to_str().and_then(launcher_gone) == Some(true) {
+            let _ = fs::remove_dir(item.path());
         }
-        let _ = fs::remove_dir(item.path());
     }
 }
 
@@ -105,7 +129,7 @@ pub fn find_controller(controller: &str) -> Option<ControllerMount> {
     None
 }
 
-/// The cgroups created for one container (removed by [`Cgroups::remove`]).
+/// The cgroups created for one container (removed by [`Cgroups::remove`], or when dropped).
 #[derive(Debug, Default)]
 pub struct Cgroups {
     dirs: Vec<PathBuf>,
@@ -288,7 +312,7 @@ impl Cgroups {
     }
 
     /// Removes the cgroups (after the container's processes are gone; retried briefly while
-    /// the kernel finishes tearing them down).
+    /// the kernel finishes tearing them down). Dropping them does the same.
     pub fn remove(&mut self) {
         for dir in self.dirs.drain(..) {
             for attempt in 0..50 {
@@ -299,6 +323,44 @@ impl Cgroups {
                     _ => break,
                 }
             }
+        }
+    }
+}
+
+impl Drop for Cgroups {
+    /// Every way out of a run, early errors included, removes what it created.
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgroup_is_stale_when_its_launcher_is_gone_or_its_pid_was_reused() {
+        let me = std::process::id();
+        let started = start_time_of_self();
+        assert!(started > 0);
+        // This process is a live launcher.
+        assert_eq!(
+            launcher_gone(&format!("rharden-{me}-{started}-0")),
+            Some(false)
+        );
+        // Same pid, another start time: the launcher died and its pid went to this process.
+        assert_eq!(
+            launcher_gone(&format!("rharden-{me}-{}-0", started + 1)),
+            Some(true)
+        );
+        // No such process (above any pid_max).
+        assert_eq!(launcher_gone("rharden-99999999-1-0"), Some(true));
+        // The older names, by pid alone.
+        assert_eq!(launcher_gone(&format!("rharden-{me}-3")), Some(false));
+        assert_eq!(launcher_gone("rharden-99999999-3"), Some(true));
+        // Not ours: never touched.
+        for name in ["rharden", "rharden-x-1-2", "other-1-2-3", "rharden-1-2-3-4"] {
+            assert_eq!(launcher_gone(name), None, "{name}");
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::caps;
 use crate::enforcement::{Level, Mechanism, Report};
 use crate::harden::{self, HardenError, Plan, RootfsSource, TmpfsMount, VolumeMount};
 use crate::init;
-use crate::limits::{CgroupOutcome, Cgroups};
+use crate::limits::{self, CgroupOutcome, Cgroups};
 use crate::profile::{ProfileError, SeccompProfile};
 use crate::seccomp::{self, CompiledFilter, SeccompError};
 use crate::spec::{Network, SandboxSpec, Seccomp};
@@ -192,6 +192,12 @@ impl Sandbox {
 
     /// Runs the workload to completion. Must be called from a single-threaded process (it
     /// forks, and the child allocates).
+    ///
+    /// Signals: SIGCHLD and the ones forwarded to the workload (SIGTERM, SIGINT, SIGHUP,
+    /// SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) are blocked for the whole run, before anything is
+    /// created on the host, and unblocked when it is over; a forwarded one still pending then
+    /// was meant for the workload and is discarded. On return, whatever the outcome, PID 1 has
+    /// been reaped and the run's cgroups removed.
     pub fn run(&self, observer: &mut dyn RunObserver) -> Result<Outcome, RunError> {
         let spec = &self.spec;
         let root = sys::geteuid() == 0;
@@ -247,7 +253,7 @@ impl Sandbox {
             (libc::RLIMIT_NPROC, spec.limits.nproc.0, spec.limits.nproc.1),
             (libc::RLIMIT_CORE, spec.limits.core, spec.limits.core),
         ];
-        let mut plan = Plan {
+        let plan = Plan {
             chan: chan_child,
             cgroup_join: Vec::new(),
             rootfs,
@@ -285,44 +291,54 @@ impl Sandbox {
         };
 
         // Block the signals the init will forward, so none is lost between clone and the
-        // waiting loop (the container resets its own mask first thing).
+        // waiting loop (the container resets its own mask first thing). Blocked before the
+        // cgroups exist: from here on a SIGTERM aborts the start or reaches the workload, and
+        // never kills the launcher with its cgroups left behind.
+        let signals = init::waited_signals();
+        sys::set_sigmask(&signals, libc::SIG_BLOCK).map_err(prep("block signals"))?;
+        let result = self.create_and_launch(plan, chan_parent, &mut report, observer);
+        // A forwarded signal still pending was meant for a workload that is gone (or a start
+        // that was aborted and cleaned up): it must not kill the caller once unblocked, which
+        // would lose the workload's status.
+        while sys::take_pending(init::FORWARDED).is_some() {}
+        let _ = sys::set_sigmask(&signals, libc::SIG_UNBLOCK);
+        result
+    }
+
+    fn create_and_launch(
+        &self,
+        mut plan: Plan,
+        chan: OwnedFd,
+        report: &mut Report,
+        observer: &mut dyn RunObserver,
+    ) -> Result<Outcome, RunError> {
+        let spec = &self.spec;
         // The cgroups exist, limited, before the clone: the container joins its v1 ones itself
         // (no RCU grace period, see limits.rs), and a missing one fails --require-all early.
+        // The name carries the launcher's pid and start time, so a later run can tell the
+        // cgroups of a killed launcher from those of a live one (limits.rs).
         let name = format!(
-            "rharden-{}-{}",
+            "rharden-{}-{}-{}",
             sys::getpid(),
+            limits::start_time_of_self(),
             RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let (mut cgroups, cg_outcome) = Cgroups::create(&name, &spec.limits);
         if spec.require_all && cg_outcome.level != Level::Fully {
-            cgroups.remove();
             return Err(RunError::Required {
                 mechanism: Mechanism::Cgroups,
                 detail: cg_outcome.detail,
             });
         }
         plan.cgroup_join = cgroups.take_self_join();
-        let signals = init::waited_signals();
-        if let Err(e) = sys::set_sigmask(&signals, libc::SIG_BLOCK) {
-            cgroups.remove();
-            return Err(prep("block signals")(e));
-        }
-        let result = self.launch(
-            plan,
-            chan_parent,
-            (cgroups, cg_outcome),
-            &mut report,
-            observer,
-        );
-        let _ = sys::set_sigmask(&signals, libc::SIG_UNBLOCK);
-        result
+        self.launch(plan, chan, (cgroups, cg_outcome), report, observer)
     }
 
     fn launch(
         &self,
         mut plan: Plan,
         chan: OwnedFd,
-        (mut cgroups, cg_outcome): (Cgroups, CgroupOutcome),
+        (cgroups, cg_outcome): (Cgroups, CgroupOutcome),
         report: &mut Report,
         observer: &mut dyn RunObserver,
     ) -> Result<Outcome, RunError> {
@@ -355,16 +371,18 @@ impl Sandbox {
             }
             Err(e) => Err(e),
         };
-        let fork = match cloned {
-            Ok(f) => f,
-            Err(e) => {
-                cgroups.remove();
-                return Err(prep("clone the container process into new namespaces")(e));
-            }
-        };
+        // On failure `cgroups` is dropped here, which removes them.
+        let fork = cloned.map_err(prep("clone the container process into new namespaces"))?;
         let pid = match fork {
             Fork::Child => container_main(&plan),
             Fork::Parent(pid) => pid,
+        };
+        // From here on every way out of this function, early returns included, goes through
+        // this guard's drop: PID 1 killed and reaped, then the cgroups removed.
+        let mut container = Container {
+            pid,
+            cgroups,
+            reaped: false,
         };
         // The container's copies of the channel end and mount trees are its own now; the
         // launcher's must go, or the channel never reports EOF.
@@ -406,7 +424,7 @@ impl Sandbox {
                 .send(chan.as_fd(), b"go")
                 .map_err(prep("release the container process"))?;
             let mut outcome = cg_outcome;
-            if let Err(why) = cgroups.join(pid) {
+            if let Err(why) = container.cgroups.join(pid) {
                 outcome = CgroupOutcome {
                     level: Level::Not,
                     detail: why,
@@ -424,9 +442,7 @@ impl Sandbox {
                 .map_err(prep("tell the container its cgroup is ready"))
         })();
         if let Err(err) = released {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = sys::waitpid(pid, false);
-            cgroups.remove();
+            drop(container);
             // If the container failed first (the launcher's send then fails), its own error
             // is the one that matters; it is still queued on the channel.
             let mut buf = vec![0u8; 1 << 16];
@@ -462,9 +478,7 @@ impl Sandbox {
                 if let Some(sig) =
                     sys::take_pending(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT])
                 {
-                    let _ = sys::kill(pid, libc::SIGKILL);
-                    let _ = sys::waitpid(pid, false);
-                    cgroups.remove();
+                    drop(container);
                     return Err(RunError::Setup {
                         message: format!("interrupted by signal {sig} before the command started"),
                         report: report.clone(),
@@ -502,8 +516,9 @@ impl Sandbox {
             );
         }
         if let Some(message) = failure {
-            let _ = sys::waitpid(pid, false);
-            cgroups.remove();
+            // PID 1 is on its way out by itself (exit 125): reaped, not killed.
+            container.reaped = sys::waitpid(pid, false).is_ok();
+            drop(container);
             return Err(RunError::Setup {
                 message,
                 report: report.clone(),
@@ -517,10 +532,7 @@ impl Sandbox {
             match sys::waitpid(pid, true) {
                 Ok(Some((_, status))) => break status,
                 Ok(None) => {}
-                Err(e) => {
-                    cgroups.remove();
-                    return Err(prep("wait for the container")(e));
-                }
+                Err(e) => return Err(prep("wait for the container")(e)),
             }
             match sys::sigwait(&signals) {
                 Ok(libc::SIGCHLD) | Err(_) => {}
@@ -529,7 +541,8 @@ impl Sandbox {
                 }
             }
         };
-        cgroups.remove();
+        container.reaped = true;
+        drop(container);
         Ok(Outcome {
             code: status.code(),
             status,
@@ -539,10 +552,35 @@ impl Sandbox {
     }
 }
 
-/// Best effort: writes `bytes` to `file` in `dir` (created 0700) under a temporary name, then
-/// renames it, so a reader sees the old entry or the new one, never half of one.
+/// The container's PID 1 and its cgroups, until the run is over.
+struct Container {
+    pid: i32,
+    cgroups: Cgroups,
+    /// PID 1 was waited for.
+    reaped: bool,
+}
+
+impl Drop for Container {
+    /// Kills and reaps PID 1 unless it was reaped (the kernel kills the rest of its PID
+    /// namespace with it); then the cgroups, now empty, go with `cgroups`.
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = sys::kill(self.pid, libc::SIGKILL);
+            let _ = sys::waitpid(self.pid, false);
+        }
+    }
+}
+
+/// Best effort: writes `bytes` to `file` in `dir` (created 0700) so that a reader sees the old
+/// entry, none, or the new one, never half of one; and so that a launcher killed at any point
+/// leaves nothing behind. The content goes into an unnamed file (`O_TMPFILE`), which vanishes
+/// with its descriptor, and gets its name only once complete; the old entry is unlinked just
+/// before (a reader in between compiles the filter itself; of two writers, one name wins). A
+/// named temporary file renamed into place would stay forever if the launcher were killed
+/// before the rename.
 fn store(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -551,10 +589,22 @@ fn store(dir: &std::path::Path, file: &std::path::Path, bytes: &[u8]) {
     {
         return;
     }
-    let tmp = dir.join(format!(".seccomp-default.{}.tmp", sys::getpid()));
-    if std::fs::write(&tmp, bytes).is_err() || std::fs::rename(&tmp, file).is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let Ok(mut unnamed) = std::fs::OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+    else {
+        return;
+    };
+    if unnamed.write_all(bytes).is_err() {
+        return;
     }
+    let Ok(name) = CString::new(file.as_os_str().as_bytes()) else {
+        return;
+    };
+    let _ = std::fs::remove_file(file);
+    let _ = sys::link_unnamed(unnamed.as_fd(), &name);
 }
 
 /// Writes `/proc/<pid>/{uid,gid}_map`: as root, the configured range (host root unmapped);
@@ -665,5 +715,27 @@ fn container_main(plan: &Plan) -> ! {
             );
             sys::exit_now(125);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_cache_entry_is_replaced_whole_and_nothing_else_is_written() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("seccomp");
+        let file = dir.join("seccomp-default.bin");
+        store(&dir, &file, b"first");
+        assert_eq!(std::fs::read(&file).expect("stored"), b"first");
+        store(&dir, &file, b"second");
+        assert_eq!(std::fs::read(&file).expect("replaced"), b"second");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["seccomp-default.bin"]);
     }
 }

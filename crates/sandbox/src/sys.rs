@@ -746,6 +746,25 @@ pub fn close_range(first: u32, last: u32) -> SysResult<()> {
     .map(|_| ())
 }
 
+/// Gives the open, unnamed file `fd` (`O_TMPFILE`) the name `path`: `linkat` through
+/// `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW` (which needs no capability, unlike
+/// `AT_EMPTY_PATH`). Fails with `EEXIST` when `path` exists.
+pub fn link_unnamed(fd: BorrowedFd<'_>, path: &CStr) -> SysResult<()> {
+    let source = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| SysError::new("linkat", libc::EINVAL))?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    cvt("linkat", unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            source.as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })
+    .map(|_| ())
+}
+
 /// Moves the caller into a private copy of its mount namespace (`unshare(CLONE_NEWNS)`, then
 /// `MS_REC | MS_PRIVATE` on `/`). Only the caller's view changes; the host's is untouched.
 pub fn private_mount_namespace() -> SysResult<()> {

@@ -217,15 +217,29 @@ fn gate(image: &Image, path: &Path, file: &Path, root: &Path) -> Result<Verdict,
     Ok(verdict)
 }
 
-/// Best effort: a verdict that cannot be stored is computed again next time.
+/// Best effort: a verdict that cannot be stored is computed again next time. Written into an
+/// unnamed file (`O_TMPFILE`) and linked under its name only when complete (the old entry
+/// unlinked just before; of two writers one name wins): a rharden killed at any point leaves
+/// no temporary file in the store, as a named one renamed into place would.
 fn store_verdict(store: &Path, entry: &Path, verdict: &Verdict) {
+    use rustix::fs::{AtFlags, Mode, OFlags, CWD};
     let write = || -> std::io::Result<()> {
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(store)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(store)?;
-        serde_json::to_writer(&mut tmp, verdict)?;
-        tmp.write_all(b"\n")?;
-        tmp.persist(entry).map_err(|e| e.error)?;
+        let fd = rustix::fs::open(
+            store,
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let mut file = std::fs::File::from(fd);
+        serde_json::to_writer(&mut file, verdict)?;
+        file.write_all(b"\n")?;
+        let unnamed = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        match std::fs::remove_file(entry) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        rustix::fs::linkat(CWD, unnamed.as_str(), CWD, entry, AtFlags::SYMLINK_FOLLOW)?;
         Ok(())
     };
     let _ = write();
@@ -275,6 +289,34 @@ mod tests {
 
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_verdict_is_replaced_whole_and_nothing_else_is_written() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = tmp.path().join("verdicts");
+        let entry = store.join("abc-0123.json");
+        let mut verdict = Verdict {
+            policy: "p.json".into(),
+            policy_sha256: "00".into(),
+            fail_on: "high".into(),
+            failing: 0,
+            findings: 1,
+            failed: false,
+            cached: false,
+        };
+        store_verdict(&store, &entry, &verdict);
+        verdict.findings = 2;
+        store_verdict(&store, &entry, &verdict);
+        let read: Verdict =
+            serde_json::from_slice(&std::fs::read(&entry).expect("stored")).expect("json");
+        assert_eq!(read.findings, 2);
+        let names: Vec<_> = std::fs::read_dir(&store)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["abc-0123.json"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod flatten;
 mod inspect;
 mod run;
 mod scan;
+mod soak;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -22,7 +22,7 @@ fn is_root() -> bool {
 }
 
 /// `None` (with a SKIPPED line) when not root.
-fn root_or_skip(test: &str) -> Option<()> {
+pub(super) fn root_or_skip(test: &str) -> Option<()> {
     if is_root() {
         Some(())
     } else {
@@ -32,7 +32,7 @@ fn root_or_skip(test: &str) -> Option<()> {
 }
 
 /// The busybox `base` fixture (USER 65534:65534, ENV PATH=/bin, CMD /bin/sh).
-fn base_image() -> Option<PathBuf> {
+pub(super) fn base_image() -> Option<PathBuf> {
     rharden_testkit::real_fixtures().map(|r| r.join("base.oci.tar"))
 }
 
@@ -51,7 +51,7 @@ fn run_in(cache: &Path, args: &[&str]) -> Output {
         .expect("run rharden")
 }
 
-fn entry_of(cache: &Path) -> PathBuf {
+pub(super) fn entry_of(cache: &Path) -> PathBuf {
     let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("rootfs"))
         .expect("the rootfs cache exists")
         .flatten()

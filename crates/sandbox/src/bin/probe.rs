@@ -583,21 +583,42 @@ fn cmd_launch(args: &[String]) -> i32 {
             read_only: parts.get(2) == Some(&"ro"),
         });
     }
-    let result = builder
+    let run = |sb: &Sandbox| {
+        sb.run(&mut Quiet).map_err(|e| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(c) = src {
+                s.push_str(&format!(": {c}"));
+                src = c.source();
+            }
+            s
+        })
+    };
+    let sandbox = builder
         .build()
         .map_err(|e| e.to_string())
-        .and_then(|spec| Sandbox::new(spec).map_err(|e| e.to_string()))
-        .and_then(|sb| {
-            sb.run(&mut Quiet).map_err(|e| {
-                let mut s = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(c) = src {
-                    s.push_str(&format!(": {c}"));
-                    src = c.source();
-                }
-                s
-            })
-        });
+        .and_then(|spec| Sandbox::new(spec).map_err(|e| e.to_string()));
+    // --repeat N: N runs in this one process, the library's long-lived use; what the process
+    // holds before the first and after the last is printed as `leaks: …` (nothing when equal).
+    let repeat: usize = value_of(opts, "--repeat")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let held = || (descriptors(), children(), signal_mask());
+    let before = held();
+    let mut result = sandbox.as_ref().map_err(Clone::clone).and_then(run);
+    let mut runs = 1;
+    while runs < repeat && matches!(&result, Ok(o) if o.code == 0) {
+        result = sandbox.as_ref().map_err(Clone::clone).and_then(run);
+        runs += 1;
+    }
+    if repeat > 1 {
+        let after = held();
+        if before == after {
+            println!("leaks: none after {runs} runs");
+        } else {
+            println!("leaks: before {before:?} after {after:?}");
+        }
+    }
     match result {
         Ok(outcome) => {
             if opts.iter().any(|a| a == "--report") {
@@ -617,6 +638,50 @@ fn cmd_launch(args: &[String]) -> i32 {
     }
 }
 
+/// This process's descriptors and what they point to.
+fn descriptors() -> Vec<(String, String)> {
+    let mut fds: Vec<(String, String)> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                target.display().to_string(),
+            )
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// Pids whose parent is this process (zombies included).
+fn children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut kids: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let rest = stat.get(stat.rfind(')')? + 2..)?;
+            let ppid = rest.split_whitespace().nth(1)?;
+            (ppid == me).then(|| stat.trim_end().to_owned())
+        })
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// The blocked and pending signals (`SigBlk`, `SigPnd`, `ShdPnd` of /proc/self/status).
+fn signal_mask() -> Vec<String> {
+    ["SigBlk", "SigPnd", "ShdPnd"]
+        .iter()
+        .map(|f| status_field(f).unwrap_or_default())
+        .collect()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
@@ -627,7 +692,7 @@ fn main() {
         Some("orphan") => cmd_orphan(),
         Some("launch") => cmd_launch(&args[1..]),
         _ => {
-            eprintln!("usage: rharden-sandbox-probe check [--cwd DIR] [--skip a,b] | forkbomb [N] | wait-signal | orphan | launch [--rootfs DIR ...] -- CMD...");
+            eprintln!("usage: rharden-sandbox-probe check [--cwd DIR] [--skip a,b] | forkbomb [N] | wait-signal | orphan | launch [--rootfs DIR ...] [--repeat N] -- CMD...");
             2
         }
     };

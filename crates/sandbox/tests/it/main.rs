@@ -338,6 +338,18 @@ fn a_fork_bomb_is_stopped_by_the_pids_limit() {
     assert!(n <= 14, "{stdout}");
 }
 
+/// The library's long-lived use: many runs in one process leave it holding what it held
+/// before (descriptors, children, blocked and pending signals).
+#[test]
+fn many_runs_in_one_process_leak_no_descriptor_child_or_signal() {
+    let Some(rootfs) = setup("many_runs_in_one_process_leak_no_descriptor_child_or_signal") else {
+        return;
+    };
+    let (code, stdout, stderr) = run(rootfs.launch(&["--repeat", "100"], &["/bin/true"]));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), "leaks: none after 100 runs", "{stderr}");
+}
+
 #[test]
 fn exit_codes_follow_the_shell_convention() {
     let Some(rootfs) = setup("exit_codes_follow_the_shell_convention") else {
