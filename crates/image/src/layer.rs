@@ -2,7 +2,7 @@
 //! the uncompressed tar while reading, decodes every entry and feeds it to the sink.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader, Read};
 
 use crate::archive::read_up_to;
@@ -147,6 +147,30 @@ pub(crate) fn read_layer<S: LayerSink>(
     Ok(outcome)
 }
 
+/// The nearest ancestor of `path` that this layer made a non-directory, if any. The climb stops
+/// at the first ancestor the layer has as a directory, so a layer that lists its directories
+/// (every real one) costs one lookup per entry.
+fn non_directory_above<'p>(
+    path: &'p [u8],
+    non_dirs: &HashMap<Box<[u8]>, EntryKind>,
+    seen: &HashSet<(bool, Box<[u8]>)>,
+) -> Option<(&'p [u8], EntryKind)> {
+    if non_dirs.is_empty() {
+        return None;
+    }
+    let mut ancestor = path;
+    while !ancestor.is_empty() {
+        ancestor = path::parent(ancestor);
+        if let Some(&kind) = non_dirs.get(ancestor) {
+            return Some((ancestor, kind));
+        }
+        if seen.contains(&(false, Box::from(ancestor))) {
+            return None;
+        }
+    }
+    None
+}
+
 enum EntryFailure {
     /// An I/O error from the stream, with the last entry read before it.
     Io(io::Error, String),
@@ -167,6 +191,9 @@ fn read_entries<R: Read, S: LayerSink>(
 ) -> Result<(Vec<Record>, u64), EntryFailure> {
     let mut records = Vec::new();
     let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();
+    // This layer's non-directories: nothing of the same layer may sit below one (a symlink
+    // then a file through it is the classic tar-slip; extractors disagree on what it means).
+    let mut non_dirs: HashMap<Box<[u8]>, EntryKind> = HashMap::new();
     let mut reserved = 0u64;
     let mut last = String::from("<start of layer>");
     let mut buf = vec![0u8; CHUNK];
@@ -217,7 +244,7 @@ fn read_entries<R: Read, S: LayerSink>(
             Name::Invalid => {
                 return Err(LayerError::UnsafePath {
                     path: last,
-                    source: path::PathError::Traversal,
+                    source: path::PathError::InvalidWhiteout,
                 }
                 .into());
             }
@@ -239,6 +266,17 @@ fn read_entries<R: Read, S: LayerSink>(
         }
         if !seen.insert((kind.is_whiteout(), path.clone().into_boxed_slice())) {
             return Err(LayerError::DuplicateEntry { path: last }.into());
+        }
+        if let Some((parent, parent_kind)) = non_directory_above(&path, &non_dirs, &seen) {
+            return Err(LayerError::BelowNonDirectory {
+                path: last,
+                parent: show(parent),
+                kind: parent_kind.name(),
+            }
+            .into());
+        }
+        if !matches!(kind, EntryKind::Dir) && !kind.is_whiteout() {
+            non_dirs.insert(path.clone().into_boxed_slice(), kind);
         }
         let header = entry.header();
         let mode = header.mode().map_err(io_err)? & 0o7777;
