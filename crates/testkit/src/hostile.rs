@@ -1064,17 +1064,21 @@ fn json() -> Vec<HostileCase> {
                 )
             },
         ),
-        config_case(
+        spec_case(
             "config-nested-100k-deep",
-            "JSON that is deeply nested",
+            "JSON that is deeply nested (in a field the config does not define)",
+            Form::OciTar,
             rejected(&["failed to parse", "recursion limit"]),
-            || {
-                format!(
-                    r#"{{"architecture":"amd64","os":"linux","unknown":{}{}}}"#,
-                    "[".repeat(100_000),
-                    "]".repeat(100_000)
-                )
-                .into_bytes()
+            |_| {
+                let mut spec = one_layer(vec![file("a", b"a")]);
+                let mut doc = spec.config_json();
+                doc.pop(); // the closing brace
+                doc.extend_from_slice(br#","unknown":"#);
+                doc.extend_from_slice(&b"[".repeat(100_000));
+                doc.extend_from_slice(&b"]".repeat(100_000));
+                doc.push(b'}');
+                spec.config = Some(doc);
+                spec
             },
         ),
         config_case(

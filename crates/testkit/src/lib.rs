@@ -306,7 +306,8 @@ impl ImageSpec {
         }
     }
 
-    fn config_json(&self) -> Vec<u8> {
+    /// The config document as written.
+    pub fn config_json(&self) -> Vec<u8> {
         if let Some(c) = &self.config {
             return c.clone();
         }
