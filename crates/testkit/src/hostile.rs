@@ -500,6 +500,51 @@ fn links() -> Vec<HostileCase> {
             },
         ),
         spec_case(
+            "whiteout-through-symlink-dir",
+            "chained: a symlinked directory, then a whiteout through it (deletes nothing)",
+            Form::OciTar,
+            Expect::Legal {
+                check: |root| assert!(kind_of(&root.join("escape")).is_symlink()),
+            },
+            |place| {
+                ImageSpec::new(vec![
+                    vec![symlink("escape", &outside_text(place))],
+                    vec![file("escape/.wh.canary", b"")],
+                ])
+            },
+        ),
+        spec_case(
+            "opaque-whiteout-in-symlink-dir",
+            "opaque whiteouts in odd places: a symlinked directory",
+            Form::OciTar,
+            Expect::Legal {
+                check: |root| assert!(kind_of(&root.join("escape")).is_symlink()),
+            },
+            |place| {
+                ImageSpec::new(vec![
+                    vec![symlink("escape", &outside_text(place))],
+                    vec![file("escape/.wh..wh..opq", b"")],
+                ])
+            },
+        ),
+        spec_case(
+            "symlink-replaced-by-dir",
+            "a symlinked directory replaced by a real one in a later layer",
+            Form::OciTar,
+            Expect::Legal {
+                check: |root| {
+                    assert!(kind_of(&root.join("escape")).is_dir());
+                    assert_file(root, "escape/canary", b"inside");
+                },
+            },
+            |place| {
+                ImageSpec::new(vec![
+                    vec![symlink("escape", &outside_text(place))],
+                    vec![dir("escape"), file("escape/canary", b"inside")],
+                ])
+            },
+        ),
+        spec_case(
             "hardlink-to-a-symlink",
             "a hardlink to a symlink (legal: links the symlink itself)",
             Form::OciTar,
