@@ -235,6 +235,15 @@ fn describe(note: &MergeNote) -> String {
             show(path),
             show(symlink)
         ),
+        MergeNote::HardlinkToDirectory {
+            layer,
+            path,
+            target,
+        } => format!(
+            "layer {layer} hardlinks {:?} to {:?}, which is a directory",
+            show(path),
+            show(target)
+        ),
         MergeNote::OpaqueRoot { layer } => {
             format!("layer {layer} has an opaque whiteout on the root directory")
         }

@@ -124,6 +124,8 @@ pub enum LayerError {
         #[source]
         source: PathError,
     },
+    #[error("entry {path:?} is a symlink with an empty target")]
+    EmptyLinkTarget { path: String },
     #[error("entry {path:?} links to {target:?}, outside the image root")]
     LinkEscape { path: String, target: String },
     #[error("entry {path:?} is below {parent:?}, which the same layer made a {kind}")]

@@ -80,6 +80,12 @@ pub enum Warning {
         path: String,
         target: String,
     },
+    /// A hardlink to a directory.
+    HardlinkToDirectory {
+        layer: usize,
+        path: String,
+        target: String,
+    },
     /// Reserved `.wh..wh.*` entries that were skipped.
     ReservedWhiteouts { layer: usize, count: u64 },
     /// An entry placed below a lower layer's symlink (appliers disagree on following it).
@@ -123,6 +129,16 @@ impl std::fmt::Display for Warning {
                 write!(
                     f,
                     "layer {layer}: hardlink {path:?} to {target:?}, which does not exist there"
+                )
+            }
+            Self::HardlinkToDirectory {
+                layer,
+                path,
+                target,
+            } => {
+                write!(
+                    f,
+                    "layer {layer}: hardlink {path:?} to {target:?}, which is a directory"
                 )
             }
             Self::ReservedWhiteouts { layer, count } => {

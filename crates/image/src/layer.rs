@@ -328,6 +328,11 @@ fn read_entries<R: Read, S: LayerSink>(
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
+                // symlink(2) refuses an empty target; an extractor that maps it to `.` or skips
+                // it makes a different tree than the image says.
+                if target.is_empty() {
+                    return Err(LayerError::EmptyLinkTarget { path: last }.into());
+                }
                 if target.contains(&0) || path::resolve_link(path::parent(&path), &target).is_none()
                 {
                     return Err(LayerError::LinkEscape {

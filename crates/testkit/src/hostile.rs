@@ -545,6 +545,20 @@ fn links() -> Vec<HostileCase> {
             },
         ),
         spec_case(
+            "hardlink-to-a-directory",
+            "a hardlink to a directory (no filesystem has one)",
+            Form::OciTar,
+            unmergeable(&["hardlinks \"/h\" to \"/d\"", "which is a directory"]),
+            |_| one_layer(vec![dir("d"), hardlink("h", "d")]),
+        ),
+        spec_case(
+            "symlink-with-empty-target",
+            "a symlink to nothing (Linux refuses to create one)",
+            Form::OciTar,
+            rejected(&["entry \"s\"", "symlink with an empty target"]),
+            |_| one_layer(vec![symlink("s", "")]),
+        ),
+        spec_case(
             "hardlink-to-a-symlink",
             "a hardlink to a symlink (legal: links the symlink itself)",
             Form::OciTar,
