@@ -142,6 +142,13 @@ pub enum LayerError {
     BadPax { path: String, key: String },
     #[error("the layer decompresses past {limit} bytes (compressed {compressed} bytes): a decompression bomb?")]
     Bomb { limit: u64, compressed: u64 },
+    #[error("entry {path:?} is a sparse file of {size} bytes, taking the layer past {limit} bytes (compressed {compressed} bytes): a decompression bomb?")]
+    SparseBomb {
+        path: String,
+        size: u64,
+        limit: u64,
+        compressed: u64,
+    },
     #[error("the layer has more than {limit} entries")]
     TooManyEntries { limit: u64 },
     #[error("the layer holds no tar stream (compression: {compression})")]

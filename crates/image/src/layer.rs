@@ -111,7 +111,11 @@ pub(crate) fn read_layer<S: LayerSink>(
         };
         let (records, reserved_skipped) = {
             let mut archive = tar::Archive::new(&mut diff);
-            read_entries(&mut archive, layer, limits, sink).map_err(|e| match e {
+            let bound = ContentBound {
+                cap,
+                compressed: declared,
+            };
+            read_entries(&mut archive, layer, limits, bound, sink).map_err(|e| match e {
                 EntryFailure::Io(source, after) => fail(source, &after),
                 EntryFailure::Layer(e) => e,
             })?
@@ -183,12 +187,23 @@ impl From<LayerError> for EntryFailure {
     }
 }
 
+/// The most file content a layer may hand out: the decompressed-size cap. Stored content never
+/// exceeds it (the stream is capped); a GNU sparse file's holes are zeros the tar reader makes
+/// up, so a 1.5 KB layer could declare a 1 TiB file that scan would read and unpack write.
+#[derive(Debug, Clone, Copy)]
+struct ContentBound {
+    cap: u64,
+    compressed: u64,
+}
+
 fn read_entries<R: Read, S: LayerSink>(
     archive: &mut tar::Archive<R>,
     layer: &LayerInfo,
     limits: &Limits,
+    bound: ContentBound,
     sink: &mut S,
 ) -> Result<(Vec<Record>, u64), EntryFailure> {
+    let mut content = 0u64;
     let mut records = Vec::new();
     let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();
     // This layer's non-directories: nothing of the same layer may sit below one (a symlink
@@ -364,6 +379,18 @@ fn read_entries<R: Read, S: LayerSink>(
         } else {
             0
         };
+        content = content.saturating_add(size);
+        // Only holes can take the content past the cap: a plain file's bytes are in the
+        // (capped) stream, and a size it cannot hold fails when read, naming the entry.
+        if entry_type == tar::EntryType::GNUSparse && content > bound.cap {
+            return Err(LayerError::SparseBomb {
+                path: last,
+                size,
+                limit: bound.cap,
+                compressed: bound.compressed,
+            }
+            .into());
+        }
         let view = Entry {
             path: &path,
             raw_path: &raw_path,

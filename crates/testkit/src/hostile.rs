@@ -191,6 +191,30 @@ pub fn zstd_zero_layer(name: &str, size: u64) -> Vec<u8> {
     encoder.finish().expect("zstd")
 }
 
+/// A layer tar whose one entry is a GNU sparse file (type `S`) of `real_size` bytes that stores
+/// none: one hole, which readers fill with zeros. A bomb without compression.
+pub fn gnu_sparse_layer(name: &str, real_size: u64) -> Vec<u8> {
+    let mut bytes = tar(&[file(name, b"")]);
+    let h = &mut bytes[..512];
+    h[156] = b'S';
+    // The old GNU format: magic "ustar " and version " \0", then the sparse map at 386.
+    h[257..265].copy_from_slice(b"ustar  \0");
+    let base256 = |field: &mut [u8], value: u64| {
+        field.fill(0);
+        field[0] = 0x80;
+        let n = field.len();
+        field[n - 8..].copy_from_slice(&value.to_be_bytes());
+    };
+    // sparse[0]: the data (none) starts at `real_size`; everything before it is a hole.
+    base256(&mut h[386..398], real_size);
+    h[398..410].copy_from_slice(b"00000000000\0");
+    base256(&mut h[483..495], real_size);
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    bytes
+}
+
 /// A tar of 100 000 one-byte files in 100 directories.
 fn tiny_files() -> Vec<TarEntry> {
     let mut entries = Vec::with_capacity(100_100);
@@ -911,6 +935,21 @@ fn streams() -> Vec<HostileCase> {
                 },
             )
         },
+        spec_case(
+            "gnu-sparse-bomb",
+            "decompression bombs: a 1 TiB sparse file that stores nothing",
+            Form::OciTar,
+            rejected(&[
+                "layer 0",
+                "\"holes\" is a sparse file",
+                "decompression bomb",
+            ]),
+            |_| {
+                let mut spec = one_layer(vec![]);
+                spec.layers[0] = gnu_sparse_layer("holes", 1 << 40);
+                spec
+            },
+        ),
         spec_case(
             "blob-digest-mismatch",
             "wrong digests: a layer blob",
