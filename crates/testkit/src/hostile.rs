@@ -920,6 +920,20 @@ fn streams() -> Vec<HostileCase> {
             fs::remove_file(path).expect("rm");
             cut
         }),
+        spec_case(
+            "truncated-whole-archive-zstd",
+            "truncated zstd streams: the whole archive",
+            Form::OciTar,
+            rejected(&["failed to read the archive", "incomplete frame"]),
+            |_| one_layer(vec![file("a", &vec![1u8; 100_000])]),
+        )
+        .rewrite(|path| {
+            let bytes = crate::zstd(&fs::read(path).expect("read"));
+            let cut = path.with_extension("tar.zst");
+            fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+            fs::remove_file(path).expect("rm");
+            cut
+        }),
         HostileCase {
             heavy: true,
             ..spec_case(
@@ -1056,6 +1070,18 @@ fn archives() -> Vec<HostileCase> {
                 let moved = place.dir.join("outside-blob");
                 fs::rename(&layer, &moved).expect("move");
                 std::os::unix::fs::symlink(&moved, &layer).expect("symlink");
+                root
+            },
+        ),
+        case(
+            "oci-dir-index-symlinked-outside",
+            "an OCI directory whose index.json is a symlink leaving it",
+            rejected(&["index.json"]),
+            |place| {
+                let root = one_layer(vec![file("a", b"a")]).write(place.dir, Form::OciDir);
+                fs::remove_file(root.join("index.json")).expect("rm");
+                std::os::unix::fs::symlink(place.outside.join("canary"), root.join("index.json"))
+                    .expect("symlink");
                 root
             },
         ),
