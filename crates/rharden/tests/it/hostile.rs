@@ -31,8 +31,8 @@ impl Cmd {
     const ALL: [Cmd; 4] = [Cmd::Inspect, Cmd::Scan, Cmd::Flatten, Cmd::Unpack];
 
     fn args(self, image: &Path, out: &Path) -> Vec<String> {
-        let image = image.to_str().expect("utf8").to_owned();
-        let target = out.join(self.target()).to_str().expect("utf8").to_owned();
+        let image = path_text(image).to_owned();
+        let target = path_text(&out.join(self.target())).to_owned();
         match self {
             // The table with every entry, where odd names are printed.
             Cmd::Inspect => vec!["inspect".into(), "--files".into(), image],
@@ -62,6 +62,10 @@ impl Cmd {
     fn merges(self) -> bool {
         matches!(self, Cmd::Flatten | Cmd::Unpack)
     }
+}
+
+fn path_text(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
 }
 
 /// Runs rharden under an address-space limit (`prlimit`, util-linux) and a timeout.
@@ -263,9 +267,7 @@ fn check_tree(layout: &Layout, case: &HostileCase, cmd: Cmd, tree: fn(&Path)) ->
         Cmd::Flatten if !case.heavy => {
             let again = layout.out.join("flat-rootfs");
             let flat = layout.out.join(cmd.target());
-            let args = Cmd::Unpack.args(&flat, &layout.out);
-            let mut args = args;
-            args[2] = again.to_str().expect("utf8").into();
+            let args = ["unpack", path_text(&flat), path_text(&again)].map(String::from);
             match run_bounded(&args) {
                 Ok(o) if o.status.success() => again,
                 Ok(o) => {
