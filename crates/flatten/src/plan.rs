@@ -55,8 +55,13 @@ impl Plan {
             });
         }
         // What the reader only warns about, an exact flatten must refuse: it cannot be merged
-        // in one way every applier agrees on.
-        if let Some(note) = index.notes.first() {
+        // in one way every applier agrees on. A whiteout of a path no lower layer has is the
+        // exception: it deletes nothing, for every applier (image-spec layer.md, "Whiteouts").
+        let disputed = index
+            .notes
+            .iter()
+            .find(|n| !matches!(n, MergeNote::WhiteoutOfMissing { .. }));
+        if let Some(note) = disputed {
             return Err(FlattenError::Unflattenable {
                 problem: describe(note),
             });
@@ -229,6 +234,15 @@ fn describe(note: &MergeNote) -> String {
             "layer {layer} places {:?} below {:?}, which a lower layer made a symlink",
             show(path),
             show(symlink)
+        ),
+        MergeNote::HardlinkToDirectory {
+            layer,
+            path,
+            target,
+        } => format!(
+            "layer {layer} hardlinks {:?} to {:?}, which is a directory",
+            show(path),
+            show(target)
         ),
         MergeNote::OpaqueRoot { layer } => {
             format!("layer {layer} has an opaque whiteout on the root directory")

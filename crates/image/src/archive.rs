@@ -174,17 +174,13 @@ impl Source {
             }
             Self::Dir { root } => {
                 let full = root.join(&clean);
-                let meta = full.symlink_metadata().map_err(|_| missing())?;
-                let real = if meta.file_type().is_symlink() {
-                    // A link is fine while it stays inside the layout; one leaving it is hostile.
-                    let real = full.canonicalize().map_err(|_| missing())?;
-                    if !real.starts_with(root) {
-                        return Err(ImageError::MemberLinkEscape { member: clean });
-                    }
-                    real
-                } else {
-                    full
-                };
+                full.symlink_metadata().map_err(|_| missing())?;
+                // A link is fine while it stays inside the layout; one leaving it is hostile,
+                // be it the blob or a directory above it (`blobs/sha256` -> elsewhere).
+                let real = full.canonicalize().map_err(|_| missing())?;
+                if !real.starts_with(root) {
+                    return Err(ImageError::MemberLinkEscape { member: clean });
+                }
                 let meta = real
                     .metadata()
                     .map_err(|e| ImageError::member(clean.clone(), e))?;

@@ -7,9 +7,17 @@ use crate::digest::Digest;
 use crate::path::PathError;
 
 /// Bytes shown in a message: lossy UTF-8, with control characters escaped so one error stays one line.
+/// A name past `SHOWN_BYTES` is cut, so a 10 000-character name does not make a 10 KB message.
 pub(crate) fn show(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).escape_debug().to_string()
+    if bytes.len() <= SHOWN_BYTES {
+        return String::from_utf8_lossy(bytes).escape_debug().to_string();
+    }
+    let head = String::from_utf8_lossy(&bytes[..SHOWN_BYTES]);
+    format!("{}… ({} bytes)", head.escape_debug(), bytes.len())
 }
+
+/// How much of a name an error message shows.
+const SHOWN_BYTES: usize = 200;
 
 /// An error from opening or walking an image.
 #[derive(Debug, thiserror::Error)]
@@ -116,8 +124,16 @@ pub enum LayerError {
         #[source]
         source: PathError,
     },
+    #[error("entry {path:?} is a symlink with an empty target")]
+    EmptyLinkTarget { path: String },
     #[error("entry {path:?} links to {target:?}, outside the image root")]
     LinkEscape { path: String, target: String },
+    #[error("entry {path:?} is below {parent:?}, which the same layer made a {kind}")]
+    BelowNonDirectory {
+        path: String,
+        parent: String,
+        kind: &'static str,
+    },
     #[error("entry {path:?} appears twice in the layer")]
     DuplicateEntry { path: String },
     #[error("entry {path:?} has unsupported tar type {kind:?}")]
@@ -126,9 +142,16 @@ pub enum LayerError {
     BadPax { path: String, key: String },
     #[error("the layer decompresses past {limit} bytes (compressed {compressed} bytes): a decompression bomb?")]
     Bomb { limit: u64, compressed: u64 },
+    #[error("entry {path:?} is a sparse file of {size} bytes, taking the layer past {limit} bytes (compressed {compressed} bytes): a decompression bomb?")]
+    SparseBomb {
+        path: String,
+        size: u64,
+        limit: u64,
+        compressed: u64,
+    },
     #[error("the layer has more than {limit} entries")]
     TooManyEntries { limit: u64 },
-    #[error("the layer is {compression} but holds no tar stream")]
+    #[error("the layer holds no tar stream (compression: {compression})")]
     NotTar { compression: &'static str },
     #[error("{member} is a link, not a blob")]
     LinkedBlob { member: String },

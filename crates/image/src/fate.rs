@@ -95,6 +95,12 @@ pub enum MergeNote {
     },
     /// An opaque whiteout on the root directory: everything below is hidden.
     OpaqueRoot { layer: usize },
+    /// A hardlink to a directory, which no filesystem can hold.
+    HardlinkToDirectory {
+        layer: usize,
+        path: Box<[u8]>,
+        target: Box<[u8]>,
+    },
 }
 
 /// Every entry of every layer, with fates, and the final filesystem view.
@@ -257,6 +263,13 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
             if kind == EntryKind::Hardlink {
                 if let Some(target) = &target {
                     match merged.get(target).copied() {
+                        Some((l, p)) if index.layers[l][p].kind == EntryKind::Dir => {
+                            index.notes.push(MergeNote::HardlinkToDirectory {
+                                layer: j,
+                                path: path.clone(),
+                                target: target.clone(),
+                            });
+                        }
                         // A link to a link shares the first one's content.
                         Some((l, p)) => {
                             let linked = &index.layers[l][p];

@@ -80,6 +80,12 @@ pub enum Warning {
         path: String,
         target: String,
     },
+    /// A hardlink to a directory.
+    HardlinkToDirectory {
+        layer: usize,
+        path: String,
+        target: String,
+    },
     /// Reserved `.wh..wh.*` entries that were skipped.
     ReservedWhiteouts { layer: usize, count: u64 },
     /// An entry placed below a lower layer's symlink (appliers disagree on following it).
@@ -123,6 +129,16 @@ impl std::fmt::Display for Warning {
                 write!(
                     f,
                     "layer {layer}: hardlink {path:?} to {target:?}, which does not exist there"
+                )
+            }
+            Self::HardlinkToDirectory {
+                layer,
+                path,
+                target,
+            } => {
+                write!(
+                    f,
+                    "layer {layer}: hardlink {path:?} to {target:?}, which is a directory"
                 )
             }
             Self::ReservedWhiteouts { layer, count } => {
@@ -191,11 +207,16 @@ impl Image {
         let limits = options.limits.clone();
         let source = Source::open(path, &limits)?;
         let resolved = manifest::resolve(&source, &options.selector, &limits)?;
+        let json_err = |source| ImageError::Json {
+            member: resolved.config_name.clone(),
+            source,
+        };
+        // Flatten rewrites the config as a generic JSON value, which refuses nesting past
+        // serde_json's 128 levels; the typed parse below skips unknown fields at any depth.
+        // Checked here, so every command refuses such a config alike.
+        serde_json::from_slice::<serde_json::Value>(&resolved.config_bytes).map_err(json_err)?;
         let config: ImageConfig =
-            serde_json::from_slice(&resolved.config_bytes).map_err(|source| ImageError::Json {
-                member: resolved.config_name.clone(),
-                source,
-            })?;
+            serde_json::from_slice(&resolved.config_bytes).map_err(json_err)?;
         if let Some(wanted) = &options.selector.platform {
             let have = config.platform();
             if have != *wanted && !have.starts_with(&format!("{wanted}/")) {

@@ -2,7 +2,7 @@
 //! the uncompressed tar while reading, decodes every entry and feeds it to the sink.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader, Read};
 
 use crate::archive::read_up_to;
@@ -111,7 +111,11 @@ pub(crate) fn read_layer<S: LayerSink>(
         };
         let (records, reserved_skipped) = {
             let mut archive = tar::Archive::new(&mut diff);
-            read_entries(&mut archive, layer, limits, sink).map_err(|e| match e {
+            let bound = ContentBound {
+                cap,
+                compressed: declared,
+            };
+            read_entries(&mut archive, layer, limits, bound, sink).map_err(|e| match e {
                 EntryFailure::Io(source, after) => fail(source, &after),
                 EntryFailure::Layer(e) => e,
             })?
@@ -147,6 +151,30 @@ pub(crate) fn read_layer<S: LayerSink>(
     Ok(outcome)
 }
 
+/// The nearest ancestor of `path` that this layer made a non-directory, if any. The climb stops
+/// at the first ancestor the layer has as a directory, so a layer that lists its directories
+/// (every real one) costs one lookup per entry.
+fn non_directory_above<'p>(
+    path: &'p [u8],
+    non_dirs: &HashMap<Box<[u8]>, EntryKind>,
+    seen: &HashSet<(bool, Box<[u8]>)>,
+) -> Option<(&'p [u8], EntryKind)> {
+    if non_dirs.is_empty() {
+        return None;
+    }
+    let mut ancestor = path;
+    while !ancestor.is_empty() {
+        ancestor = path::parent(ancestor);
+        if let Some(&kind) = non_dirs.get(ancestor) {
+            return Some((ancestor, kind));
+        }
+        if seen.contains(&(false, Box::from(ancestor))) {
+            return None;
+        }
+    }
+    None
+}
+
 enum EntryFailure {
     /// An I/O error from the stream, with the last entry read before it.
     Io(io::Error, String),
@@ -159,14 +187,28 @@ impl From<LayerError> for EntryFailure {
     }
 }
 
+/// The most file content a layer may hand out: the decompressed-size cap. Stored content never
+/// exceeds it (the stream is capped); a GNU sparse file's holes are zeros the tar reader makes
+/// up, so a 1.5 KB layer could declare a 1 TiB file that scan would read and unpack write.
+#[derive(Debug, Clone, Copy)]
+struct ContentBound {
+    cap: u64,
+    compressed: u64,
+}
+
 fn read_entries<R: Read, S: LayerSink>(
     archive: &mut tar::Archive<R>,
     layer: &LayerInfo,
     limits: &Limits,
+    bound: ContentBound,
     sink: &mut S,
 ) -> Result<(Vec<Record>, u64), EntryFailure> {
+    let mut content = 0u64;
     let mut records = Vec::new();
     let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();
+    // This layer's non-directories: nothing of the same layer may sit below one (a symlink
+    // then a file through it is the classic tar-slip; extractors disagree on what it means).
+    let mut non_dirs: HashMap<Box<[u8]>, EntryKind> = HashMap::new();
     let mut reserved = 0u64;
     let mut last = String::from("<start of layer>");
     let mut buf = vec![0u8; CHUNK];
@@ -217,7 +259,7 @@ fn read_entries<R: Read, S: LayerSink>(
             Name::Invalid => {
                 return Err(LayerError::UnsafePath {
                     path: last,
-                    source: path::PathError::Traversal,
+                    source: path::PathError::InvalidWhiteout,
                 }
                 .into());
             }
@@ -239,6 +281,17 @@ fn read_entries<R: Read, S: LayerSink>(
         }
         if !seen.insert((kind.is_whiteout(), path.clone().into_boxed_slice())) {
             return Err(LayerError::DuplicateEntry { path: last }.into());
+        }
+        if let Some((parent, parent_kind)) = non_directory_above(&path, &non_dirs, &seen) {
+            return Err(LayerError::BelowNonDirectory {
+                path: last,
+                parent: show(parent),
+                kind: parent_kind.name(),
+            }
+            .into());
+        }
+        if !matches!(kind, EntryKind::Dir) && !kind.is_whiteout() {
+            non_dirs.insert(path.clone().into_boxed_slice(), kind);
         }
         let header = entry.header();
         let mode = header.mode().map_err(io_err)? & 0o7777;
@@ -290,6 +343,11 @@ fn read_entries<R: Read, S: LayerSink>(
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
+                // symlink(2) refuses an empty target; an extractor that maps it to `.` or skips
+                // it makes a different tree than the image says.
+                if target.is_empty() {
+                    return Err(LayerError::EmptyLinkTarget { path: last }.into());
+                }
                 if target.contains(&0) || path::resolve_link(path::parent(&path), &target).is_none()
                 {
                     return Err(LayerError::LinkEscape {
@@ -321,6 +379,18 @@ fn read_entries<R: Read, S: LayerSink>(
         } else {
             0
         };
+        content = content.saturating_add(size);
+        // Only holes can take the content past the cap: a plain file's bytes are in the
+        // (capped) stream, and a size it cannot hold fails when read, naming the entry.
+        if entry_type == tar::EntryType::GNUSparse && content > bound.cap {
+            return Err(LayerError::SparseBomb {
+                path: last,
+                size,
+                limit: bound.cap,
+                compressed: bound.compressed,
+            }
+            .into());
+        }
         let view = Entry {
             path: &path,
             raw_path: &raw_path,

@@ -24,6 +24,9 @@ pub enum PathError {
     TooLong,
     #[error("a component is longer than {MAX_NAME_BYTES} bytes")]
     ComponentTooLong,
+    /// `.wh.`, `.wh..`, `.wh...`: a whiteout of nothing, of its own directory or of its parent.
+    #[error("the whiteout deletes nothing, its own directory or its parent")]
+    InvalidWhiteout,
 }
 
 /// Normalises an entry name from a layer or archive: strips `./` and `/` noise, refuses

@@ -308,6 +308,15 @@ fn note_warning(note: &MergeNote) -> Warning {
             symlink: show(symlink),
         },
         MergeNote::OpaqueRoot { layer } => Warning::OpaqueRoot { layer: *layer },
+        MergeNote::HardlinkToDirectory {
+            layer,
+            path,
+            target,
+        } => Warning::HardlinkToDirectory {
+            layer: *layer,
+            path: show(path),
+            target: show(target),
+        },
     }
 }
 

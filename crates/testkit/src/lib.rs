@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+pub mod hostile;
+
 /// One tar entry, written exactly as given (no validation: hostile names are the point).
 #[derive(Clone, Debug)]
 pub struct TarEntry {
@@ -22,6 +24,8 @@ pub struct TarEntry {
     pub pax: Vec<(String, Vec<u8>)>,
     /// Major and minor numbers of a device entry.
     pub device: (u32, u32),
+    /// An `x` header body written as given (malformed PAX records), instead of `pax`.
+    pub raw_pax: Option<Vec<u8>>,
 }
 
 impl TarEntry {
@@ -36,6 +40,7 @@ impl TarEntry {
             declared_size: None,
             pax: Vec::new(),
             device: (0, 0),
+            raw_pax: None,
         }
     }
     pub fn mode(mut self, mode: u32) -> Self {
@@ -44,6 +49,11 @@ impl TarEntry {
     }
     pub fn pax(mut self, key: &str, value: &[u8]) -> Self {
         self.pax.push((key.to_owned(), value.to_vec()));
+        self
+    }
+    /// Precedes the entry with an `x` header whose body is `body`, byte for byte.
+    pub fn raw_pax(mut self, body: &[u8]) -> Self {
+        self.raw_pax = Some(body.to_vec());
         self
     }
     pub fn declared(mut self, size: u64) -> Self {
@@ -114,7 +124,13 @@ fn header(
     octal(&mut h[100..108], u64::from(mode));
     octal(&mut h[108..116], uid);
     octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
+    if size < 1 << 33 {
+        octal(&mut h[124..136], size);
+    } else {
+        // GNU base-256: the high bit of the first byte set, the value big-endian in the rest.
+        h[124] = 0x80;
+        h[128..136].copy_from_slice(&size.to_be_bytes());
+    }
     octal(&mut h[136..148], 1_700_000_000);
     h[156] = kind;
     let l = link.len().min(100);
@@ -145,7 +161,19 @@ pub fn tar(entries: &[TarEntry]) -> Vec<u8> {
         if e.name.len() > 100 {
             pax.push(("path".into(), e.name.clone()));
         }
-        if !pax.is_empty() {
+        if let Some(body) = &e.raw_pax {
+            out.extend_from_slice(&header(
+                b"PaxHeaders/x",
+                b'x',
+                0o644,
+                0,
+                body.len() as u64,
+                b"",
+                (0, 0),
+            ));
+            out.extend_from_slice(body);
+            pad(&mut out);
+        } else if !pax.is_empty() {
             let mut body = Vec::new();
             for (k, v) in &pax {
                 // A record is "<len> <key>=<value>\n", where len counts itself.
@@ -253,6 +281,8 @@ pub struct ImageSpec {
     pub user: String,
     /// Replaces a layer's stored blob after digests are computed (truncation, corruption).
     pub tamper_blob: Option<(usize, Vec<u8>)>,
+    /// Stores a layer's blob as given, its digest computed from it (concatenated streams).
+    pub stored_blob: Option<(usize, Vec<u8>)>,
     /// Replaces the diff_ids written in the config.
     pub diff_ids: Option<Vec<String>>,
     /// Replaces the config document.
@@ -270,12 +300,14 @@ impl ImageSpec {
             history,
             user: "1000".into(),
             tamper_blob: None,
+            stored_blob: None,
             diff_ids: None,
             config: None,
         }
     }
 
-    fn config_json(&self) -> Vec<u8> {
+    /// The config document as written.
+    pub fn config_json(&self) -> Vec<u8> {
         if let Some(c) = &self.config {
             return c.clone();
         }
@@ -303,7 +335,10 @@ impl ImageSpec {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                let bytes = codec.encode(l);
+                let bytes = match &self.stored_blob {
+                    Some((j, stored)) if *j == i => stored.clone(),
+                    _ => codec.encode(l),
+                };
                 let digest = sha256(&bytes);
                 match &self.tamper_blob {
                     Some((j, replacement)) if *j == i => (digest, replacement.clone()),

@@ -1,6 +1,7 @@
 //! The binary as CI users script it: exit codes, stdout/stderr shape, the JSON contract.
 
 mod flatten;
+mod hostile;
 mod inspect;
 mod run;
 mod scan;
