@@ -98,6 +98,20 @@ fuzz_target!(|layers: Vec<Vec<Op>>| {
     if layers.is_empty() || layers.len() > 6 || layers.iter().any(|l| l.len() > 12) {
         return;
     }
+    // Triage: `RHARDEN_FUZZ_PRINT=1 merge_layers CRASH` shows the layers as entries.
+    if std::env::var_os("RHARDEN_FUZZ_PRINT").is_some() {
+        for (i, ops) in layers.iter().enumerate() {
+            for op in ops {
+                let e = op.entry();
+                eprintln!(
+                    "layer {i}: {} type {} -> {}",
+                    String::from_utf8_lossy(&e.name),
+                    e.kind as char,
+                    String::from_utf8_lossy(&e.link)
+                );
+            }
+        }
+    }
     let mut spec = ImageSpec::new(
         layers
             .iter()

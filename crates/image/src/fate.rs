@@ -287,18 +287,21 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
                     }
                 }
             }
+            // A non-directory replaces the directory at its path, and with it everything
+            // below, also when that directory was only implied by its children (`a/b`, then
+            // a file `a`, in this layer or across layers).
+            if kind != EntryKind::Dir {
+                let gone = subtree_keys(&merged, &path);
+                remove(
+                    &mut merged,
+                    &mut index.layers,
+                    &gone,
+                    Fate::Deleted { by: j },
+                );
+            }
             match merged.get(&path).copied() {
                 Some((l, p)) => {
                     changes.modified += 1;
-                    if index.layers[l][p].kind == EntryKind::Dir && kind != EntryKind::Dir {
-                        let gone = subtree_keys(&merged, &path);
-                        remove(
-                            &mut merged,
-                            &mut index.layers,
-                            &gone,
-                            Fate::Deleted { by: j },
-                        );
-                    }
                     index.layers[l][p].fate = Fate::Overwritten { by: j };
                 }
                 None => changes.added += 1,

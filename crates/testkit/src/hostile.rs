@@ -462,6 +462,27 @@ fn links() -> Vec<HostileCase> {
             },
         ),
         spec_case(
+            "implied-dir-replaced-by-a-file-in-one-layer",
+            "file-vs-directory conflicts (found by the merge_layers fuzz target)",
+            Form::OciTar,
+            Expect::Legal {
+                check: |root| assert_file(root, "a", b"file"),
+            },
+            |_| one_layer(vec![dir("a/a"), file("a", b"file")]),
+        ),
+        spec_case(
+            "implied-dir-replaced-by-a-file-in-a-later-layer",
+            "file-vs-directory conflicts across layers, the directory only implied",
+            Form::DockerArchive,
+            Expect::Legal {
+                check: |root| {
+                    assert_file(root, "d", b"file");
+                    assert_missing(root, "d/x");
+                },
+            },
+            |_| ImageSpec::new(vec![vec![file("d/x", b"below")], vec![file("d", b"file")]]),
+        ),
+        spec_case(
             "symlink-dir-then-file-in-one-layer",
             "chained, within one layer",
             Form::DockerArchive,
