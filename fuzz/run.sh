@@ -3,7 +3,8 @@
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags]
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Seeds come from
 # `cargo run -p rharden-testkit --bin fuzz-seeds` (small images in every form, the shipped
-# policies and profiles, the secret rules' test cases) and, when present, the hostile corpus.
+# policies and profiles, the secret rules' test cases) and, for image_archive, the hostile corpus
+# (tests/fixtures/hostile/generate.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$1 seconds=$2
@@ -14,6 +15,11 @@ if [ ! -d "$corpus" ]; then
   cargo run -q -p rharden-testkit --bin fuzz-seeds -- "$seeds"
   mkdir -p "$corpus"
   cp "$seeds/$target"/* "$corpus"/ 2>/dev/null || true
+  if [ "$target" = image_archive ]; then
+    # The hostile corpus's single-file images under 64 KiB (libFuzzer's -max_len below).
+    tests/fixtures/hostile/generate.sh "$seeds/hostile" >/dev/null
+    find "$seeds/hostile" -type f -size -64k ! -name cases.tsv -exec sh -c 'cp "$1" "$2/hostile-$(sha256sum < "$1" | cut -c1-16)"' _ {} "$corpus" \;
+  fi
   rm -rf "$seeds"
 fi
 mkdir -p fuzz/artifacts/$target
