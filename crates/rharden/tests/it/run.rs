@@ -433,3 +433,73 @@ fn a_setup_failure_is_reported_even_when_many_fail_at_once() {
         );
     }
 }
+
+/// `rharden run IMAGE` by an unprivileged user: the user namespace maps the caller, every
+/// mechanism but the cgroup is enforced, the pids limit that could not be applied is said
+/// loudly, and `--require-all` makes that fatal (125). The binary and the image are copied
+/// where `nobody` can reach them, whatever the checkout's permissions.
+#[test]
+fn run_image_as_an_unprivileged_user() {
+    use std::os::unix::process::CommandExt as _;
+    let Some(()) = root_or_skip("run_image_as_an_unprivileged_user") else {
+        return;
+    };
+    let Some(image) = base_image() else { return };
+    const NOBODY: u32 = 65534;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let binary = dir.path().join("rharden");
+    std::fs::copy(env!("CARGO_BIN_EXE_rharden"), &binary).expect("copy the binary");
+    std::fs::copy(&image, dir.path().join("base.oci.tar")).expect("copy the image");
+    for path in [dir.path(), &binary, &dir.path().join("base.oci.tar")] {
+        std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
+    }
+    let run = |args: &[&str]| {
+        Command::new(&binary)
+            .arg("run")
+            .args(args)
+            .current_dir(dir.path())
+            .env("RHARDEN_CACHE_DIR", dir.path().join("cache"))
+            .env("HOME", dir.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rharden as nobody")
+    };
+    let out = run(&[
+        "--report=text",
+        "base.oci.tar",
+        "--",
+        "/bin/cat",
+        "/proc/self/status",
+    ]);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for want in [
+        "Uid:\t65534",
+        "CapEff:\t0000000000000000",
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    for (mechanism, level) in [
+        ("user-namespace", "fully"),
+        ("pivot-root", "fully"),
+        ("landlock", "fully"),
+        ("seccomp", "fully"),
+        ("cgroups", "not"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(mechanism) && l.split_whitespace().nth(1) == Some(level)),
+            "{mechanism} is not `{level}` in the report:\n{err}"
+        );
+    }
+    assert!(err.contains("warning: cgroups not enforced"), "{err}");
+    assert!(err.contains("ownership not restored"), "{err}");
+
+    let out = run(&["--require-all", "base.oci.tar", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--require-all"), "{}", stderr(&out));
+}
