@@ -23,7 +23,7 @@ if [ ! -d "$corpus" ]; then
     tail -n +2 "$seeds/hostile/cases.tsv" | while IFS=$'\t' read -r name _ image _; do
       case $name in *bomb*) continue ;; esac
       f=$seeds/hostile/$image
-      [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 65536 ] && cp "$f" "$corpus/hostile-$name"
+      if [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 65536 ]; then cp "$f" "$corpus/hostile-$name"; fi
     done
   fi
   rm -rf "$seeds"
