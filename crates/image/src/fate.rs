@@ -90,6 +90,7 @@ pub struct FileRecord {
     pub(crate) rare: Option<Box<Rare>>,
     pub fate: Fate,
     pub(crate) layer: u32,
+    pub(crate) position: u32,
     pub mode: u32,
     pub kind: EntryKind,
 }
@@ -98,6 +99,13 @@ impl FileRecord {
     /// The index of the layer holding this entry.
     pub fn layer(&self) -> usize {
         self.layer as usize
+    }
+
+    /// The entry's index in its layer: the `n`th entry a [`LayerSink`](crate::LayerSink) was
+    /// given for that layer (counting from 0) is the record at position `n`, so a sink can key
+    /// what it keeps by position instead of copying paths.
+    pub fn position(&self) -> usize {
+        self.position as usize
     }
 
     /// Symlink target as stored (raw bytes), or hardlink target normalised to an image path.
@@ -238,8 +246,9 @@ struct Merger<'a> {
 /// Merges the layers bottom-up, giving every record its fate.
 pub(crate) fn merge(mut layers: Vec<Vec<FileRecord>>) -> FileIndex {
     for (j, records) in layers.iter_mut().enumerate() {
-        for r in records.iter_mut() {
+        for (i, r) in records.iter_mut().enumerate() {
             r.layer = narrow(j);
+            r.position = narrow(i);
         }
     }
     let (fates, roots, changes, notes) = {
@@ -399,6 +408,7 @@ mod tests {
             rare: None,
             fate: Fate::Present,
             layer: 0,
+            position: 0,
             mode: 0o644,
             kind,
         }

@@ -415,8 +415,9 @@ fn read_entries<R: Read, S: LayerSink>(
             mtime,
             rare: Rare::of(link_target.map(Vec::into_boxed_slice), device, xattrs),
             fate: Fate::Present,
-            // Set by the merge, which knows the layer's position.
+            // Set by the merge, which knows the layer's index.
             layer: 0,
+            position: 0,
             mode,
             kind,
         });

@@ -233,7 +233,7 @@ pub(super) fn duplicate_findings(
 ) -> (Vec<DuplicateGroup>, u64) {
     let mut by_hash: HashMap<&[u8; 32], Vec<&FileRecord>> = HashMap::new();
     for r in present.iter().filter(|r| r.size >= MIN_HASHED_SIZE) {
-        if let Some(hash) = sinks.get(r.layer()).and_then(|s| s.hash_of(&r.path)) {
+        if let Some(hash) = sinks.get(r.layer()).and_then(|s| s.hash_of(r.position())) {
             by_hash.entry(hash).or_default().push(r);
         }
     }
