@@ -35,8 +35,8 @@ fn header<'a>(r: &'a FileRecord, path: &'a [u8], kind: EntryKind, link: &'a [u8]
         size: if kind == EntryKind::File { r.size } else { 0 },
         mtime: r.mtime,
         link,
-        device: r.device.unwrap_or((0, 0)),
-        xattrs: &r.xattrs,
+        device: r.device().unwrap_or((0, 0)),
+        xattrs: r.xattrs(),
     }
 }
 
@@ -62,7 +62,7 @@ impl<W: Write> LayerSink for CopySink<'_, W> {
         let Some((r, path)) = self.cursor.next(layer.index, self.plan, self.files) else {
             return Ok(Want::Skip);
         };
-        let link = r.link_target.as_deref().unwrap_or_default();
+        let link = r.link_target().unwrap_or_default();
         self.tar.entry(&header(r, path, r.kind, link))?;
         self.observing = self.observer.entry(layer, entry)? == Want::Content;
         if r.kind == EntryKind::File {

@@ -97,7 +97,7 @@ impl Plan {
                 match r.kind {
                     EntryKind::Dir => dirs.push((l, p)),
                     EntryKind::Hardlink => {
-                        let root = r.link_root.ok_or_else(|| FlattenError::Unflattenable {
+                        let root = r.link_root().ok_or_else(|| FlattenError::Unflattenable {
                             problem: format!("hardlink {:?} has no target", show(&r.path)),
                         })?;
                         groups.entry(root).or_default().push((l, p));

@@ -132,7 +132,7 @@ impl Tree {
     ) -> Result<(), FlattenError> {
         self.chown(fd.as_fd(), r, path)?;
         rfs::fchmod(&fd, Mode::from_raw_mode(r.mode & 0o7777)).map_err(|e| create_err(path, e))?;
-        for x in &r.xattrs {
+        for x in r.xattrs() {
             if let Err(e) = rfs::fsetxattr(&fd, arg(&x.name), &x.value, XattrFlags::empty()) {
                 self.note(
                     "xattr",
@@ -215,7 +215,7 @@ impl Tree {
         let at_flags = AtFlags::SYMLINK_NOFOLLOW;
         match r.kind {
             EntryKind::Symlink => {
-                let target = r.link_target.as_deref().unwrap_or_default();
+                let target = r.link_target().unwrap_or_default();
                 rfs::symlinkat(arg(target), &parent, arg(name)).map_err(|e| create_err(path, e))?;
             }
             EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice => {
@@ -284,7 +284,7 @@ impl Tree {
 }
 
 fn dev(r: &FileRecord) -> rfs::Dev {
-    let (major, minor) = r.device.unwrap_or((0, 0));
+    let (major, minor) = r.device().unwrap_or((0, 0));
     rfs::makedev(major, minor)
 }
 

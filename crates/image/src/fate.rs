@@ -2,12 +2,11 @@
 //! the way the OCI image spec merges them: a layer's whiteouts apply to the layers below it,
 //! then its entries are added on top.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use crate::entry::{EntryKind, Xattr};
-use crate::layer::Record;
 
 /// The fate of one layer's entry in the final filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -16,11 +15,11 @@ pub enum Fate {
     /// In the final filesystem as this layer wrote it.
     Present,
     /// Removed by a whiteout in layer `by` (of the path or a parent), or a parent turned into a non-directory.
-    Deleted { by: usize },
+    Deleted { by: u32 },
     /// Replaced by an entry at the same path in layer `by`.
-    Overwritten { by: usize },
+    Overwritten { by: u32 },
     /// Hidden by an opaque whiteout on a parent directory in layer `by`.
-    Hidden { by: usize },
+    Hidden { by: u32 },
 }
 
 impl Fate {
@@ -37,8 +36,45 @@ impl Fate {
     pub fn by_layer(self) -> Option<usize> {
         match self {
             Self::Present => None,
-            Self::Deleted { by } | Self::Overwritten { by } | Self::Hidden { by } => Some(by),
+            Self::Deleted { by } | Self::Overwritten { by } | Self::Hidden { by } => {
+                Some(by as usize)
+            }
         }
+    }
+}
+
+/// A layer index or a position in a layer, stored in 32 bits to keep [`FileRecord`] small.
+/// More than 2³² entries could not be held in memory anyway (a record alone is 80 bytes).
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The fields most entries do not have, kept out of line so a [`FileRecord`] stays small:
+/// an image can hold hundreds of thousands of entries and all of them are kept.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rare {
+    pub link_target: Option<Box<[u8]>>,
+    pub device: Option<(u32, u32)>,
+    pub xattrs: Vec<Xattr>,
+    pub link_root: Option<(u32, u32)>,
+}
+
+impl Rare {
+    /// `None` when the entry has none of the rare fields.
+    pub(crate) fn of(
+        link_target: Option<Box<[u8]>>,
+        device: Option<(u32, u32)>,
+        xattrs: Vec<Xattr>,
+    ) -> Option<Box<Self>> {
+        if link_target.is_none() && device.is_none() && xattrs.is_empty() {
+            return None;
+        }
+        Some(Box::new(Self {
+            link_target,
+            device,
+            xattrs,
+            link_root: None,
+        }))
     }
 }
 
@@ -46,22 +82,60 @@ impl Fate {
 /// they have done their work); their path is the path they delete.
 #[derive(Debug, Clone)]
 pub struct FileRecord {
-    pub layer: usize,
     pub path: Box<[u8]>,
-    pub kind: EntryKind,
-    pub mode: u32,
     pub uid: u64,
     pub gid: u64,
     pub size: u64,
     pub mtime: u64,
-    pub link_target: Option<Box<[u8]>>,
-    pub device: Option<(u32, u32)>,
-    /// Extended attributes (`security.capability` among them); usually empty.
-    pub xattrs: Vec<Xattr>,
+    pub(crate) rare: Option<Box<Rare>>,
     pub fate: Fate,
+    pub(crate) layer: u32,
+    pub(crate) position: u32,
+    pub mode: u32,
+    pub kind: EntryKind,
+}
+
+impl FileRecord {
+    /// The index of the layer holding this entry.
+    pub fn layer(&self) -> usize {
+        self.layer as usize
+    }
+
+    /// The entry's index in its layer: the `n`th entry a [`LayerSink`](crate::LayerSink) was
+    /// given for that layer (counting from 0) is the record at position `n`, so a sink can key
+    /// what it keeps by position instead of copying paths.
+    pub fn position(&self) -> usize {
+        self.position as usize
+    }
+
+    /// Symlink target as stored (raw bytes), or hardlink target normalised to an image path.
+    pub fn link_target(&self) -> Option<&[u8]> {
+        self.rare.as_ref()?.link_target.as_deref()
+    }
+
+    /// Device numbers for character and block devices.
+    pub fn device(&self) -> Option<(u32, u32)> {
+        self.rare.as_ref()?.device
+    }
+
+    /// Extended attributes (`security.capability` among them); usually empty.
+    pub fn xattrs(&self) -> &[Xattr] {
+        self.rare.as_ref().map_or(&[], |r| &r.xattrs)
+    }
+
     /// For a hardlink: the (layer, position) of the record whose content it shares, resolved
     /// through chains of links when the link was made. `None` when the target did not exist.
-    pub link_root: Option<(usize, usize)>,
+    pub fn link_root(&self) -> Option<(usize, usize)> {
+        let (l, p) = self.rare.as_ref()?.link_root?;
+        Some((l as usize, p as usize))
+    }
+
+    fn set_link_root(&mut self, root: Option<(u32, u32)>) {
+        if root.is_none() && self.rare.is_none() {
+            return;
+        }
+        self.rare.get_or_insert_with(Box::default).link_root = root;
+    }
 }
 
 /// What a layer changed, counted against the merged view of the layers below it.
@@ -136,10 +210,14 @@ impl FileIndex {
     }
 }
 
-/// The range of keys strictly below `dir` in a path-ordered map.
-fn subtree_keys(merged: &BTreeMap<Box<[u8]>, (usize, usize)>, dir: &[u8]) -> Vec<Box<[u8]>> {
+/// The path-ordered view of the filesystem while merging: path → (layer, position) of the
+/// entry present there now. Keys borrow the records' paths instead of copying them.
+type Merged<'a> = BTreeMap<&'a [u8], (u32, u32)>;
+
+/// The keys strictly below `dir` in a path-ordered map.
+fn subtree_keys<'a>(merged: &Merged<'a>, dir: &[u8]) -> Vec<&'a [u8]> {
     if dir.is_empty() {
-        return merged.keys().filter(|k| !k.is_empty()).cloned().collect();
+        return merged.keys().filter(|k| !k.is_empty()).copied().collect();
     }
     let mut lo = dir.to_vec();
     lo.push(b'/');
@@ -150,139 +228,143 @@ fn subtree_keys(merged: &BTreeMap<Box<[u8]>, (usize, usize)>, dir: &[u8]) -> Vec
             std::ops::Bound::Included(&lo[..]),
             std::ops::Bound::Excluded(&hi[..]),
         ))
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| *k)
         .collect()
 }
 
+/// The merge in progress. It reads the records and writes its results to the side (fates,
+/// link roots), so the map's keys can borrow the records' paths; they are applied at the end.
+struct Merger<'a> {
+    layers: &'a [Vec<FileRecord>],
+    merged: Merged<'a>,
+    fates: Vec<Vec<Fate>>,
+    /// Link roots of hardlinks whose target existed, by (layer, position) of the link.
+    roots: HashMap<(u32, u32), Option<(u32, u32)>>,
+    notes: Vec<MergeNote>,
+}
+
 /// Merges the layers bottom-up, giving every record its fate.
-pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
-    let mut index = FileIndex {
-        layers: layers
-            .into_iter()
-            .enumerate()
-            .map(|(layer, records)| {
-                records
-                    .into_iter()
-                    .map(|r| FileRecord {
-                        layer,
-                        path: r.path,
-                        kind: r.kind,
-                        mode: r.mode,
-                        uid: r.uid,
-                        gid: r.gid,
-                        size: r.size,
-                        mtime: r.mtime,
-                        link_target: r.link_target,
-                        device: r.device,
-                        xattrs: r.xattrs,
-                        fate: Fate::Present,
-                        link_root: None,
-                    })
-                    .collect()
-            })
-            .collect(),
-        ..FileIndex::default()
+pub(crate) fn merge(mut layers: Vec<Vec<FileRecord>>) -> FileIndex {
+    for (j, records) in layers.iter_mut().enumerate() {
+        for (i, r) in records.iter_mut().enumerate() {
+            r.layer = narrow(j);
+            r.position = narrow(i);
+        }
+    }
+    let (fates, roots, changes, notes) = {
+        let mut m = Merger {
+            layers: &layers,
+            merged: BTreeMap::new(),
+            fates: layers
+                .iter()
+                .map(|records| vec![Fate::Present; records.len()])
+                .collect(),
+            roots: HashMap::new(),
+            notes: Vec::new(),
+        };
+        let changes: Vec<LayerChanges> = (0..layers.len()).map(|j| m.layer(j)).collect();
+        (m.fates, m.roots, changes, m.notes)
     };
-    // path -> (layer, position) of the entry that is present there now.
-    let mut merged: BTreeMap<Box<[u8]>, (usize, usize)> = BTreeMap::new();
-    for j in 0..index.layers.len() {
+    for (records, fates) in layers.iter_mut().zip(fates) {
+        for (r, fate) in records.iter_mut().zip(fates) {
+            r.fate = fate;
+        }
+    }
+    for ((l, p), root) in roots {
+        layers[l as usize][p as usize].set_link_root(root);
+    }
+    FileIndex {
+        layers,
+        changes,
+        notes,
+    }
+}
+
+impl<'a> Merger<'a> {
+    fn kind(&self, (l, p): (u32, u32)) -> EntryKind {
+        self.layers[l as usize][p as usize].kind
+    }
+
+    /// Applies layer `j` on top of the merged view of the layers below it.
+    fn layer(&mut self, j: usize) -> LayerChanges {
+        let records: &'a [FileRecord] = &self.layers[j];
+        let by = narrow(j);
         let mut changes = LayerChanges::default();
         // 1. Whiteouts first: they apply to the layers below, never to their own layer.
-        for i in 0..index.layers[j].len() {
-            let (kind, path) = {
-                let r = &index.layers[j][i];
-                (r.kind, r.path.clone())
-            };
-            match kind {
+        for r in records {
+            let path: &'a [u8] = &r.path;
+            match r.kind {
                 EntryKind::Whiteout => {
                     changes.deleted += 1;
-                    let mut gone = subtree_keys(&merged, &path);
-                    if merged.contains_key(&path) {
-                        gone.push(path.clone());
+                    let mut gone = subtree_keys(&self.merged, path);
+                    if self.merged.contains_key(path) {
+                        gone.push(path);
                     } else {
-                        index.notes.push(MergeNote::WhiteoutOfMissing {
+                        self.notes.push(MergeNote::WhiteoutOfMissing {
                             layer: j,
-                            path: path.clone(),
+                            path: path.into(),
                         });
                     }
-                    remove(
-                        &mut merged,
-                        &mut index.layers,
-                        &gone,
-                        Fate::Deleted { by: j },
-                    );
+                    self.remove(&gone, Fate::Deleted { by });
                 }
                 EntryKind::OpaqueWhiteout => {
                     changes.deleted += 1;
                     if path.is_empty() {
-                        index.notes.push(MergeNote::OpaqueRoot { layer: j });
+                        self.notes.push(MergeNote::OpaqueRoot { layer: j });
                     }
-                    let gone = subtree_keys(&merged, &path);
-                    remove(
-                        &mut merged,
-                        &mut index.layers,
-                        &gone,
-                        Fate::Hidden { by: j },
-                    );
+                    let gone = subtree_keys(&self.merged, path);
+                    self.remove(&gone, Fate::Hidden { by });
                 }
                 _ => {}
             }
         }
         // 2. Then the layer's own entries, in archive order.
-        for i in 0..index.layers[j].len() {
-            let (kind, path, target) = {
-                let r = &index.layers[j][i];
-                (r.kind, r.path.clone(), r.link_target.clone())
-            };
+        for (i, r) in records.iter().enumerate() {
+            let (kind, path): (EntryKind, &'a [u8]) = (r.kind, &r.path);
             if kind.is_whiteout() {
                 continue;
             }
             // A parent that is not a directory any more is replaced by the implied directory.
-            let mut ancestor: &[u8] = &path;
+            let mut ancestor: &'a [u8] = path;
             while !ancestor.is_empty() {
                 ancestor = crate::path::parent(ancestor);
-                if let Some(&(l, p)) = merged.get(ancestor) {
-                    if index.layers[l][p].kind != EntryKind::Dir && l != j {
-                        if index.layers[l][p].kind == EntryKind::Symlink {
-                            index.notes.push(MergeNote::ThroughSymlink {
+                if let Some(&at) = self.merged.get(ancestor) {
+                    let above = self.kind(at);
+                    if above != EntryKind::Dir && at.0 != by {
+                        if above == EntryKind::Symlink {
+                            self.notes.push(MergeNote::ThroughSymlink {
                                 layer: j,
-                                path: path.clone(),
+                                path: path.into(),
                                 symlink: ancestor.into(),
                             });
                         }
-                        let key: Box<[u8]> = ancestor.into();
-                        remove(
-                            &mut merged,
-                            &mut index.layers,
-                            &[key],
-                            Fate::Overwritten { by: j },
-                        );
+                        self.remove(&[ancestor], Fate::Overwritten { by });
                     }
                 }
             }
             if kind == EntryKind::Hardlink {
-                if let Some(target) = &target {
-                    match merged.get(target).copied() {
-                        Some((l, p)) if index.layers[l][p].kind == EntryKind::Dir => {
-                            index.notes.push(MergeNote::HardlinkToDirectory {
+                if let Some(target) = r.link_target() {
+                    match self.merged.get(target).copied() {
+                        Some(at) if self.kind(at) == EntryKind::Dir => {
+                            self.notes.push(MergeNote::HardlinkToDirectory {
                                 layer: j,
-                                path: path.clone(),
-                                target: target.clone(),
+                                path: path.into(),
+                                target: target.into(),
                             });
                         }
                         // A link to a link shares the first one's content.
-                        Some((l, p)) => {
-                            let linked = &index.layers[l][p];
-                            index.layers[j][i].link_root = if linked.kind == EntryKind::Hardlink {
-                                linked.link_root
+                        Some(at) => {
+                            let root = if self.kind(at) == EntryKind::Hardlink {
+                                self.roots.get(&at).copied().flatten()
                             } else {
-                                Some((l, p))
+                                Some(at)
                             };
+                            self.roots.insert((by, narrow(i)), root);
                         }
-                        None => index.notes.push(MergeNote::HardlinkTargetMissing {
+                        None => self.notes.push(MergeNote::HardlinkTargetMissing {
                             layer: j,
-                            path: path.clone(),
-                            target: target.clone(),
+                            path: path.into(),
+                            target: target.into(),
                         }),
                     }
                 }
@@ -291,37 +373,26 @@ pub(crate) fn merge(layers: Vec<Vec<Record>>) -> FileIndex {
             // below, also when that directory was only implied by its children (`a/b`, then
             // a file `a`, in this layer or across layers).
             if kind != EntryKind::Dir {
-                let gone = subtree_keys(&merged, &path);
-                remove(
-                    &mut merged,
-                    &mut index.layers,
-                    &gone,
-                    Fate::Deleted { by: j },
-                );
+                let gone = subtree_keys(&self.merged, path);
+                self.remove(&gone, Fate::Deleted { by });
             }
-            match merged.get(&path).copied() {
-                Some((l, p)) => {
+            match self.merged.get(path).copied() {
+                Some(at) => {
                     changes.modified += 1;
-                    index.layers[l][p].fate = Fate::Overwritten { by: j };
+                    self.fates[at.0 as usize][at.1 as usize] = Fate::Overwritten { by };
                 }
                 None => changes.added += 1,
             }
-            merged.insert(path, (j, i));
+            self.merged.insert(path, (by, narrow(i)));
         }
-        index.changes.push(changes);
+        changes
     }
-    index
-}
 
-fn remove(
-    merged: &mut BTreeMap<Box<[u8]>, (usize, usize)>,
-    layers: &mut [Vec<FileRecord>],
-    keys: &[Box<[u8]>],
-    fate: Fate,
-) {
-    for key in keys {
-        if let Some((l, p)) = merged.remove(key) {
-            layers[l][p].fate = fate;
+    fn remove(&mut self, keys: &[&[u8]], fate: Fate) {
+        for key in keys {
+            if let Some((l, p)) = self.merged.remove(*key) {
+                self.fates[l as usize][p as usize] = fate;
+            }
         }
     }
 }
@@ -330,19 +401,25 @@ fn remove(
 mod tests {
     use super::*;
 
-    fn rec(path: &str, kind: EntryKind) -> Record {
-        Record {
+    fn rec(path: &str, kind: EntryKind) -> FileRecord {
+        FileRecord {
             path: path.as_bytes().into(),
-            kind,
-            mode: 0o644,
             uid: 0,
             gid: 0,
             size: 0,
             mtime: 0,
-            link_target: None,
-            device: None,
-            xattrs: Vec::new(),
+            rare: None,
+            fate: Fate::Present,
+            layer: 0,
+            position: 0,
+            mode: 0o644,
+            kind,
         }
+    }
+
+    #[test]
+    fn file_record_stays_small() {
+        assert!(std::mem::size_of::<FileRecord>() <= 80);
     }
 
     fn fate(index: &FileIndex, layer: usize, path: &str) -> Fate {

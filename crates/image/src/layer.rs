@@ -10,6 +10,7 @@ use crate::compression::{looks_like_tar, Compression};
 use crate::digest::{Digest, HashingReader};
 use crate::entry::{Entry, EntryKind, Xattr};
 use crate::error::{show, LayerError};
+use crate::fate::{Fate, FileRecord, Rare};
 use crate::image::LayerInfo;
 use crate::limits::{CappedReader, FailureFlag, Limits};
 use crate::path;
@@ -19,21 +20,6 @@ use crate::whiteout::{self, Name};
 /// Content is handed to sinks in chunks of this size.
 const CHUNK: usize = 64 * 1024;
 
-/// One entry's metadata, kept for computing fates after every layer is read.
-#[derive(Debug, Clone)]
-pub(crate) struct Record {
-    pub path: Box<[u8]>,
-    pub kind: EntryKind,
-    pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
-    pub size: u64,
-    pub mtime: u64,
-    pub link_target: Option<Box<[u8]>>,
-    pub device: Option<(u32, u32)>,
-    pub xattrs: Vec<Xattr>,
-}
-
 /// What reading a layer measured.
 #[derive(Debug)]
 pub(crate) struct LayerRead {
@@ -42,7 +28,7 @@ pub(crate) struct LayerRead {
     pub compression: Compression,
     pub size: u64,
     pub uncompressed_size: u64,
-    pub records: Vec<Record>,
+    pub records: Vec<FileRecord>,
     /// `.wh..wh.*` metadata entries skipped (aufs leftovers).
     pub reserved_skipped: u64,
 }
@@ -202,7 +188,7 @@ fn read_entries<R: Read, S: LayerSink>(
     limits: &Limits,
     bound: ContentBound,
     sink: &mut S,
-) -> Result<(Vec<Record>, u64), EntryFailure> {
+) -> Result<(Vec<FileRecord>, u64), EntryFailure> {
     let mut content = 0u64;
     let mut records = Vec::new();
     let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();
@@ -421,18 +407,22 @@ fn read_entries<R: Read, S: LayerSink>(
             }
             sink.end_entry().map_err(sink_err)?;
         }
-        records.push(Record {
+        records.push(FileRecord {
             path: path.into_boxed_slice(),
-            kind,
-            mode,
             uid,
             gid,
             size,
             mtime,
-            link_target: link_target.map(Vec::into_boxed_slice),
-            device,
-            xattrs,
+            rare: Rare::of(link_target.map(Vec::into_boxed_slice), device, xattrs),
+            fate: Fate::Present,
+            // Set by the merge, which knows the layer's index.
+            layer: 0,
+            position: 0,
+            mode,
+            kind,
         });
     }
+    // The records are kept until the end of the walk: give back the growth slack.
+    records.shrink_to_fit();
     Ok((records, reserved))
 }

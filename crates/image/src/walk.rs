@@ -12,9 +12,10 @@ use crate::compression::Compression;
 use crate::digest::Digest;
 use crate::entry::Entry;
 use crate::error::{ImageError, LayerError};
+use crate::fate::FileRecord;
 use crate::fate::{self, FileIndex, LayerChanges, MergeNote};
 use crate::image::{Image, LayerInfo, Warning};
-use crate::layer::{read_layer, LayerRead, Record};
+use crate::layer::{read_layer, LayerRead};
 use crate::sink::{LayerSink, SinkError, Want};
 
 /// What reading one layer measured, with what it changed.
@@ -165,7 +166,7 @@ impl Image {
         let mut warnings = self.warnings.clone();
         let mut reports = Vec::with_capacity(results.len());
         let mut sinks = Vec::with_capacity(results.len());
-        let mut records: Vec<Vec<Record>> = Vec::with_capacity(results.len());
+        let mut records: Vec<Vec<FileRecord>> = Vec::with_capacity(results.len());
         for (layer, (read, sink)) in self.layers.iter().zip(results) {
             self.verify(layer, &read)?;
             if let Some(media_type) = &layer.media_type {

@@ -25,9 +25,12 @@ impl<'a> Context<'a> {
         let by = record.fate.by_layer();
         Location {
             source: Source::Layer,
-            layer_index: Some(record.layer),
-            layer_digest: self.layers.get(record.layer).map(|l| l.digest.to_string()),
-            created_by: self.step(record.layer).map(str::to_owned),
+            layer_index: Some(record.layer()),
+            layer_digest: self
+                .layers
+                .get(record.layer())
+                .map(|l| l.digest.to_string()),
+            created_by: self.step(record.layer()).map(str::to_owned),
             path: display_path(&record.path),
             line: None,
             status: status_of(record.fate),

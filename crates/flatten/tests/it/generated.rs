@@ -341,7 +341,7 @@ fn devices_and_fifos_survive_flatten_and_unpack() {
         walk.files.layers[0]
             .iter()
             .find(|r| &*r.path == p)
-            .map(|r| (r.kind, r.device))
+            .map(|r| (r.kind, r.device()))
             .expect("entry")
     };
     assert_eq!(

@@ -171,7 +171,7 @@ pub fn of_image(path: &Path) -> Tree {
                     None,
                 ),
                 EntryKind::Hardlink => {
-                    let (rl, rp) = r.link_root.expect("link root");
+                    let (rl, rp) = r.link_root().expect("link root");
                     let root = &walk.files.layers[rl][rp];
                     (
                         "file",
@@ -200,11 +200,10 @@ pub fn of_image(path: &Path) -> Tree {
                     size,
                     sha256,
                     link: (r.kind == EntryKind::Symlink).then(|| {
-                        String::from_utf8_lossy(r.link_target.as_deref().unwrap_or_default())
-                            .into_owned()
+                        String::from_utf8_lossy(r.link_target().unwrap_or_default()).into_owned()
                     }),
                     xattrs: meta
-                        .xattrs
+                        .xattrs()
                         .iter()
                         .map(|x| {
                             (

@@ -97,7 +97,7 @@ fn every_form_and_codec_reads_the_same() {
                 .iter()
                 .find(|r| &*r.path == b"usr/bin/tool2")
                 .expect("hardlink");
-            assert_eq!(link.link_target.as_deref(), Some(&b"usr/bin/tool"[..]));
+            assert_eq!(link.link_target(), Some(&b"usr/bin/tool"[..]));
             assert!(walk.files.layers[3].iter().any(|r| &*r.path == b"bin\xff"));
             assert!(walk.files.layers[0].iter().any(|r| r.path.len() > 120));
             assert_eq!(walk.layers[2].changes.deleted, 1);

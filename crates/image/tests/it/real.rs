@@ -188,7 +188,7 @@ fn check(image_path: &Path, expected: &Value) {
     for r in walk.files.layers.iter().flatten() {
         if r.kind != EntryKind::Dir && !r.kind.is_whiteout() {
             have.insert(
-                (r.layer as u64, text(&r.path)),
+                (r.layer() as u64, text(&r.path)),
                 (
                     r.fate.name().to_owned(),
                     r.fate.by_layer().map(|b| b as u64),
@@ -216,7 +216,7 @@ fn check(image_path: &Path, expected: &Value) {
         .iter()
         .flatten()
         .filter(|r| r.kind.is_whiteout())
-        .map(|r| (r.layer as u64, whiteout_name(r)))
+        .map(|r| (r.layer() as u64, whiteout_name(r)))
         .collect();
     let want_whiteouts: BTreeSet<(u64, String)> = expected["whiteouts"]
         .as_array()
@@ -265,12 +265,7 @@ fn check(image_path: &Path, expected: &Value) {
         final_view
             .iter()
             .filter(|r| r.kind == kind)
-            .map(|r| {
-                (
-                    text(&r.path),
-                    text(r.link_target.as_deref().unwrap_or_default()),
-                )
-            })
+            .map(|r| (text(&r.path), text(r.link_target().unwrap_or_default())))
             .collect()
     };
     let as_map = |v: &Value| -> BTreeMap<String, String> {

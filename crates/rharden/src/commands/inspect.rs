@@ -195,7 +195,7 @@ impl<'a> Report<'a> {
 fn file_row(r: &FileRecord) -> FileRow {
     let (path, path_hex) = path_text(&r.path);
     FileRow {
-        layer: r.layer,
+        layer: r.layer(),
         path,
         path_hex,
         kind: r.kind.name(),
@@ -204,8 +204,7 @@ fn file_row(r: &FileRecord) -> FileRow {
         gid: r.gid,
         size: r.size,
         link_target: r
-            .link_target
-            .as_deref()
+            .link_target()
             .map(|t| String::from_utf8_lossy(t).into_owned()),
         fate: r.fate.name(),
         by_layer: r.fate.by_layer(),

@@ -106,17 +106,20 @@ fn layer_tree(records: &[FileRecord]) -> LayerTree<'_> {
 }
 
 /// The key that sorts leaves in dive's visiting order: path components compared byte-wise
-/// (NUL sorts below every name byte), a whiteout under its `.wh.` name.
-fn visit_key(path: &[u8], whiteout: bool) -> Vec<u8> {
-    let mut key: Vec<u8> = path
-        .iter()
-        .map(|&b| if b == b'/' { 0 } else { b })
-        .collect();
-    if whiteout {
+/// (NUL sorts below every name byte), a whiteout under its `.wh.` name. Produced lazily, so
+/// sorting a layer's leaves copies no path.
+fn visit_key(path: &[u8], whiteout: bool) -> impl Iterator<Item = u8> + '_ {
+    let (cut, marker): (usize, &[u8]) = if whiteout {
         let cut = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
-        key.splice(cut..cut, b".wh.".iter().copied());
-    }
-    key
+        (cut, b".wh.")
+    } else {
+        (path.len(), b"")
+    };
+    path[..cut]
+        .iter()
+        .chain(marker)
+        .chain(&path[cut..])
+        .map(|&b| if b == b'/' { 0 } else { b })
 }
 
 /// The entries strictly below `dir` in a path-ordered map.
@@ -179,19 +182,19 @@ pub fn score(files: &FileIndex) -> DiveScore {
         } else {
             &stacked
         };
-        let mut leaves: Vec<(Vec<u8>, &[u8], Option<u64>)> = tree
+        let mut leaves: Vec<(&[u8], Option<u64>)> = tree
             .nodes
             .iter()
             .filter(|(p, _)| !tree.parents.contains(*p))
-            .map(|(p, n)| (visit_key(p, false), *p, Some(n.size)))
-            .chain(
-                tree.whiteouts
-                    .iter()
-                    .map(|p| (visit_key(p, true), *p, None)),
-            )
+            .map(|(p, n)| (*p, Some(n.size)))
+            .chain(tree.whiteouts.iter().map(|p| (*p, None)))
             .collect();
-        leaves.sort();
-        for (_, path, size) in leaves {
+        leaves.sort_by(|a, b| {
+            visit_key(a.0, a.1.is_none())
+                .cmp(visit_key(b.0, b.1.is_none()))
+                .then_with(|| a.cmp(b))
+        });
+        for (path, size) in leaves {
             let size = match size {
                 Some(s) => s,
                 None => match whiteout_weight(lookup, path) {
@@ -236,11 +239,12 @@ mod tests {
     fn leaves_sort_in_dives_visiting_order() {
         // Leaves only (a directory with children is never visited), byte-wise per component, a
         // whiteout under its `.wh.` name: `.wh.c` first, `a/b` before `a-c` (component `a` < `a-c`).
+        let key = |p: &[u8], w| visit_key(p, w).collect::<Vec<u8>>();
         let mut keys = vec![
-            visit_key(b"a-c", false),
-            visit_key(b"a/b", false),
-            visit_key(b"c", true),
-            visit_key(b"b", false),
+            key(b"a-c", false),
+            key(b"a/b", false),
+            key(b"c", true),
+            key(b"b", false),
         ];
         keys.sort();
         assert_eq!(
@@ -252,7 +256,7 @@ mod tests {
                 b"b".to_vec()
             ]
         );
-        assert_eq!(visit_key(b"d/e", true), b"d\0.wh.e");
+        assert_eq!(key(b"d/e", true), b"d\0.wh.e");
     }
 
     #[test]

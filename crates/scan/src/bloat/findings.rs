@@ -213,7 +213,7 @@ pub(super) fn leftover_findings(
 fn layers_by_bytes(records: &[&FileRecord]) -> Vec<usize> {
     let mut per: BTreeMap<usize, u64> = BTreeMap::new();
     for r in records {
-        *per.entry(r.layer).or_default() += r.size;
+        *per.entry(r.layer()).or_default() += r.size;
     }
     let mut layers: Vec<(usize, u64)> = per.into_iter().collect();
     layers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -233,7 +233,7 @@ pub(super) fn duplicate_findings(
 ) -> (Vec<DuplicateGroup>, u64) {
     let mut by_hash: HashMap<&[u8; 32], Vec<&FileRecord>> = HashMap::new();
     for r in present.iter().filter(|r| r.size >= MIN_HASHED_SIZE) {
-        if let Some(hash) = sinks.get(r.layer).and_then(|s| s.hash_of(&r.path)) {
+        if let Some(hash) = sinks.get(r.layer()).and_then(|s| s.hash_of(r.position())) {
             by_hash.entry(hash).or_default().push(r);
         }
     }

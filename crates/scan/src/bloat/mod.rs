@@ -83,7 +83,7 @@ pub fn analyze(ctx: &Context<'_>, sinks: &[&ContentHashSink]) -> (Vec<Finding>, 
         .iter()
         .flatten()
         .filter(|r| r.kind == EntryKind::Hardlink && r.fate == Fate::Present)
-        .filter_map(|r| r.link_root)
+        .filter_map(|r| r.link_root())
         .collect();
 
     let mut layers: Vec<LayerBloat> = files
@@ -211,7 +211,7 @@ pub(crate) fn by_size(records: &mut [&FileRecord]) {
     records.sort_by(|a, b| {
         b.size
             .cmp(&a.size)
-            .then(a.layer.cmp(&b.layer))
+            .then(a.layer().cmp(&b.layer()))
             .then(a.path.cmp(&b.path))
     });
 }
@@ -219,7 +219,7 @@ pub(crate) fn by_size(records: &mut [&FileRecord]) {
 fn file_bloat(r: &FileRecord) -> FileBloat {
     FileBloat {
         path: display_path(&r.path),
-        layer: r.layer,
+        layer: r.layer(),
         size: r.size,
         status: status_of(r.fate),
         removed_in_layer: r.fate.by_layer(),

@@ -1,8 +1,7 @@
 //! The bloat analyzer's [`LayerSink`]: the sha256 of every regular file of a layer that is at
 //! least [`MIN_HASHED_SIZE`] bytes, so identical content at several paths can be found after
-//! the walk. Only the 32-byte hash and the path are kept, never content.
-
-use std::collections::HashMap;
+//! the walk. Only the 32-byte hash and the entry's position in the layer are kept: neither
+//! content nor a copy of the path (an image can hold hundreds of thousands of files).
 
 use rharden_image::{Entry, EntryKind, LayerInfo, LayerSink, SinkError, Want};
 use sha2::{Digest as _, Sha256};
@@ -11,13 +10,17 @@ use sha2::{Digest as _, Sha256};
 /// and skipping them keeps the hashing cost to the bytes that matter.
 pub const MIN_HASHED_SIZE: u64 = 1024;
 
-/// sha256 of the content of one layer's regular files (≥ [`MIN_HASHED_SIZE`] bytes), by path.
-/// Hardlinks, symlinks and whiteouts carry no content and are not hashed. A path written twice
-/// in one layer keeps the hash of its last entry, the one the merge keeps.
+/// sha256 of the content of one layer's regular files (≥ [`MIN_HASHED_SIZE`] bytes), by the
+/// entry's position in the layer ([`FileRecord::position`](rharden_image::FileRecord::position)).
+/// Hardlinks, symlinks and whiteouts carry no content and are not hashed.
 #[derive(Default)]
 pub struct ContentHashSink {
-    hashes: HashMap<Box<[u8]>, [u8; 32]>,
-    current: Option<(Box<[u8]>, Sha256)>,
+    /// (position, hash), in position order.
+    hashes: Vec<(u32, [u8; 32])>,
+    /// The position of the next entry.
+    next: u32,
+    /// The entry being hashed, with its position.
+    current: Option<(u32, Sha256)>,
 }
 
 impl std::fmt::Debug for ContentHashSink {
@@ -33,9 +36,14 @@ impl ContentHashSink {
         Self::default()
     }
 
-    /// The sha256 of the file at `path` (normalised layer path), if it was hashed.
-    pub fn hash_of(&self, path: &[u8]) -> Option<&[u8; 32]> {
-        self.hashes.get(path)
+    /// The sha256 of the entry at `position` in the layer, if it was hashed.
+    pub fn hash_of(&self, position: usize) -> Option<&[u8; 32]> {
+        let position = u32::try_from(position).ok()?;
+        let i = self
+            .hashes
+            .binary_search_by_key(&position, |(p, _)| *p)
+            .ok()?;
+        Some(&self.hashes[i].1)
     }
 
     /// How many files of the layer were hashed.
@@ -50,12 +58,12 @@ impl ContentHashSink {
 
 impl LayerSink for ContentHashSink {
     fn entry(&mut self, _: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        let position = self.next;
+        self.next = self.next.saturating_add(1);
         if entry.kind != EntryKind::File || entry.size < MIN_HASHED_SIZE {
-            // A later small entry at the same path replaces a hashed one.
-            self.hashes.remove(entry.path);
             return Ok(Want::Skip);
         }
-        self.current = Some((entry.path.into(), Sha256::new()));
+        self.current = Some((position, Sha256::new()));
         Ok(Want::Content)
     }
 
@@ -67,8 +75,9 @@ impl LayerSink for ContentHashSink {
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
-        if let Some((path, hasher)) = self.current.take() {
-            self.hashes.insert(path, hasher.finalize().into());
+        // Positions only grow, so `hashes` stays in position order.
+        if let Some((position, hasher)) = self.current.take() {
+            self.hashes.push((position, hasher.finalize().into()));
         }
         Ok(())
     }

@@ -34,7 +34,7 @@ pub fn binaries<'a>(ctx: &Context<'_>, sinks: &[&'a ElfSink]) -> Vec<Binary<'a>>
         .filter(|r| r.fate == Fate::Present)
         .filter_map(|r| {
             let content = content_of(ctx, r)?;
-            let outcome = sinks.get(content.layer)?.get(&content.path)?;
+            let outcome = sinks.get(content.layer())?.get(&content.path)?;
             Some((r, outcome))
         })
         .collect();
@@ -56,7 +56,7 @@ fn content_of<'f>(ctx: &Context<'f>, record: &'f FileRecord) -> Option<&'f FileR
     match record.kind {
         EntryKind::File => Some(record),
         EntryKind::Hardlink => {
-            let (layer, position) = record.link_root?;
+            let (layer, position) = record.link_root()?;
             let root = ctx.files.layers.get(layer)?.get(position)?;
             (root.kind == EntryKind::File && root.fate != Fate::Present).then_some(root)
         }

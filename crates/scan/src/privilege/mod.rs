@@ -117,7 +117,7 @@ fn removed_fix(now: &FileRecord, what: &str) -> String {
          remove the {what} in the step that adds it, or flatten the image.",
         now.fate.name(),
         now.fate.by_layer().unwrap_or_default(),
-        now.layer
+        now.layer()
     )
 }
 
@@ -225,7 +225,9 @@ fn special_bits(ctx: &Context<'_>, bit: u32) -> Vec<Finding> {
 }
 
 fn capabilities(ctx: &Context<'_>) -> Vec<Finding> {
-    let groups = by_path(ctx, |r| r.xattrs.iter().any(|x| x.name == CAPABILITY_XATTR));
+    let groups = by_path(ctx, |r| {
+        r.xattrs().iter().any(|x| x.name == CAPABILITY_XATTR)
+    });
     let mut out = Vec::new();
     for records in groups.values() {
         let Some(now) = current(records) else {
@@ -234,7 +236,7 @@ fn capabilities(ctx: &Context<'_>) -> Vec<Finding> {
         let path = crate::analysis::display_path(&now.path);
         let present = now.fate == Fate::Present;
         let value = now
-            .xattrs
+            .xattrs()
             .iter()
             .find(|x| x.name == CAPABILITY_XATTR)
             .map(|x| x.value.as_slice())

@@ -40,8 +40,8 @@ fn known(ctx: &Context<'_>, sinks: &[&AccountsSink], db: Database) -> Known {
     };
     // A hardlink shares the content of the record it links to, which the sink of that
     // record's layer kept if it is the same database file.
-    let layer = match (record.kind, record.link_root) {
-        (EntryKind::File, _) => record.layer,
+    let layer = match (record.kind, record.link_root()) {
+        (EntryKind::File, _) => record.layer(),
         (EntryKind::Hardlink, Some((l, p)))
             if ctx
                 .files

@@ -13,6 +13,9 @@ const BUFFER: usize = 1 << 20;
 const OVERLAP: usize = 8 * 1024;
 /// One file cannot report more than this many matches (a dump of keys is one finding's worth).
 const MAX_MATCHES_PER_FILE: usize = 1000;
+/// A file's buffer up to this capacity is kept for the next file; a bigger one goes back to the
+/// allocator, since every layer's sink lives until the end of the walk.
+const SPARE: usize = 64 * 1024;
 
 /// A secret seen in a file of this layer.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct SecretSink<'a> {
     rules: &'a RuleSet,
     skip_paths: &'a [Regex],
     current: Option<OpenFile>,
+    /// The last small file's buffer, reused so small files do not each allocate one.
+    spare: Vec<u8>,
     pub hits: Vec<Hit>,
 }
 
@@ -56,6 +61,7 @@ impl<'a> SecretSink<'a> {
             rules,
             skip_paths,
             current: None,
+            spare: Vec::new(),
             hits: Vec::new(),
         }
     }
@@ -112,9 +118,12 @@ impl LayerSink for SecretSink<'_> {
         if entry.size == 0 {
             return Ok(Want::Skip);
         }
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.reserve(entry.size.min(BUFFER as u64 + OVERLAP as u64) as usize);
         self.current = Some(OpenFile {
             path: entry.path.into(),
-            buf: Vec::with_capacity(entry.size.min(BUFFER as u64 + OVERLAP as u64) as usize),
+            buf,
             offset: 0,
             lines_before: 0,
             seen: HashSet::new(),
@@ -134,7 +143,11 @@ impl LayerSink for SecretSink<'_> {
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
         self.scan(true);
-        self.current = None;
+        if let Some(file) = self.current.take() {
+            if file.buf.capacity() <= SPARE {
+                self.spare = file.buf;
+            }
+        }
         Ok(())
     }
 }
