@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 /// Uncompressed bytes per independently compressed chunk.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 2 << 20;
 const GZIP_LEVEL: u32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 

@@ -1,4 +1,4 @@
-//! Writes the seed corpora of the fuzz targets (fuzz/README.md) under DIR/<target>/: small
+//! Writes the seed corpora of the fuzz targets (fuzz/README.md) under `DIR/<target>/`: small
 //! images in every form, their layer tars and JSON documents, the shipped policies, the
 //! seccomp profile and the secret rules' own test cases.
 
