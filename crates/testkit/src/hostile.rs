@@ -495,6 +495,13 @@ fn links() -> Vec<HostileCase> {
             },
         ),
         spec_case(
+            "dir-then-its-parent-a-file-then-below-it-in-one-layer",
+            "file-vs-directory conflicts within one layer (found by the merge_layers fuzz target)",
+            Form::OciTar,
+            rejected(&["b/a/c", "below", "b"]),
+            |_| one_layer(vec![dir("b/a"), file("b", b"file"), dir("b/a/c")]),
+        ),
+        spec_case(
             "file-then-child-in-one-layer",
             "file-vs-directory conflicts within one layer",
             Form::OciTar,
