@@ -4,7 +4,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rharden_flatten::{Codec, FlattenOptions, OutputFormat};
 use rharden_testkit::{Form, ImageSpec, LayerCodec};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,11 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(image) = rharden_fuzz::read_image(&input) else {
         return;
     };
-    let options = FlattenOptions {
-        format: Some(OutputFormat::DockerArchive),
-        compression: Some(Codec::None),
-        ..FlattenOptions::default()
-    };
+    let options = rharden_fuzz::flatten_options();
     let _ = rharden_flatten::flatten(&image, &input, &dir.join("flat.tar"), &options);
     let _ = rharden_flatten::unpack(&image, &dir.join("rootfs"));
 });

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use rharden_flatten::{Codec, FlattenOptions, OutputFormat};
 use rharden_image::{Entry, EntryKind, Image, LayerInfo, LayerSink, OpenOptions, SinkError, Want};
 use rharden_testkit::{dir, file, hardlink, symlink, ImageSpec, LayerCodec, TarEntry};
 
@@ -124,11 +123,7 @@ fuzz_target!(|layers: Vec<Vec<Op>>| {
     let Some(image) = rharden_fuzz::read_image(&input) else {
         return;
     };
-    let options = FlattenOptions {
-        format: Some(OutputFormat::DockerArchive),
-        compression: Some(Codec::None),
-        ..FlattenOptions::default()
-    };
+    let options = rharden_fuzz::flatten_options();
     let flat = scratch.join("flat.tar");
     let flattened = rharden_flatten::flatten(&image, &input, &flat, &options);
     let unpacked = rharden_flatten::unpack(&image, &scratch.join("rootfs"));

@@ -65,3 +65,13 @@ pub fn read_image(path: &Path) -> Option<Image> {
     let _ = image.walk(|_| ReadAll::default());
     Some(image)
 }
+
+/// Flatten options for the targets: a docker-archive with an uncompressed layer (the cheapest
+/// output that still goes through the whole merge and writer).
+pub fn flatten_options() -> rharden_flatten::FlattenOptions {
+    rharden_flatten::FlattenOptions {
+        format: Some(rharden_flatten::OutputFormat::DockerArchive),
+        compression: Some(rharden_flatten::Codec::None),
+        ..rharden_flatten::FlattenOptions::default()
+    }
+}

@@ -161,31 +161,26 @@ pub fn tar(entries: &[TarEntry]) -> Vec<u8> {
         if e.name.len() > 100 {
             pax.push(("path".into(), e.name.clone()));
         }
-        if let Some(body) = &e.raw_pax {
-            out.extend_from_slice(&header(
-                b"PaxHeaders/x",
-                b'x',
-                0o644,
-                0,
-                body.len() as u64,
-                b"",
-                (0, 0),
-            ));
-            out.extend_from_slice(body);
-            pad(&mut out);
-        } else if !pax.is_empty() {
-            let mut body = Vec::new();
-            for (k, v) in &pax {
-                // A record is "<len> <key>=<value>\n", where len counts itself.
-                let base = k.len() + v.len() + 3;
-                let mut len = base + base.to_string().len();
-                while base + len.to_string().len() != len {
-                    len = base + len.to_string().len();
+        // A malformed header as given, else the records "<len> <key>=<value>\n" (len counts itself).
+        let body = match &e.raw_pax {
+            Some(raw) => Some(raw.clone()),
+            None if pax.is_empty() => None,
+            None => {
+                let mut body = Vec::new();
+                for (k, v) in &pax {
+                    let base = k.len() + v.len() + 3;
+                    let mut len = base + base.to_string().len();
+                    while base + len.to_string().len() != len {
+                        len = base + len.to_string().len();
+                    }
+                    body.extend_from_slice(format!("{len} {k}=").as_bytes());
+                    body.extend_from_slice(v);
+                    body.push(b'\n');
                 }
-                body.extend_from_slice(format!("{len} {k}=").as_bytes());
-                body.extend_from_slice(v);
-                body.push(b'\n');
+                Some(body)
             }
+        };
+        if let Some(body) = body {
             out.extend_from_slice(&header(
                 b"PaxHeaders/x",
                 b'x',
