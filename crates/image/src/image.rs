@@ -305,7 +305,7 @@ impl Image {
             let (digest, _) = hashing
                 .finish()
                 .map_err(|e| ImageError::member(layer.member.clone(), e))?;
-            Ok(digest)
+            Ok(digest.expect("a hashing reader has a digest"))
         };
         if self.source.is_seekable() {
             let mut reader = self.source.open_blob(&layer.blob)?;

@@ -76,7 +76,13 @@ pub(crate) fn read_layer<S: LayerSink>(
             Compression::None => Box::new(buffered),
         };
         let flagged = FailureFlag::new(decoder, &decode_failed);
-        let mut diff = HashingReader::new(CappedReader::new(flagged, cap, &tripped));
+        let capped = CappedReader::new(flagged, cap, &tripped);
+        // An uncompressed blob is its own tar: its digest is the diff_id.
+        let mut diff = if compression == Compression::None {
+            HashingReader::counting(capped)
+        } else {
+            HashingReader::new(capped)
+        };
         let fail = |source: io::Error, after: &str| {
             if tripped.get() {
                 LayerError::Bomb {
@@ -118,7 +124,7 @@ pub(crate) fn read_layer<S: LayerSink>(
         }
         LayerRead {
             digest: Digest::of(b""),
-            diff_id,
+            diff_id: diff_id.unwrap_or_else(|| Digest::of(b"")),
             compression,
             size: 0,
             uncompressed_size,
@@ -129,6 +135,10 @@ pub(crate) fn read_layer<S: LayerSink>(
     let (digest, size) = blob
         .finish()
         .map_err(|source| LayerError::Read { source })?;
+    let digest = digest.expect("the blob reader hashes");
+    if compression == Compression::None {
+        outcome.diff_id = digest.clone();
+    }
     if size < declared {
         return Err(LayerError::ShortBlob { declared });
     }

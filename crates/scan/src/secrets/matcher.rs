@@ -144,9 +144,13 @@ impl RuleSet {
             let Some(regex) = self.rules[rule].regex() else {
                 continue;
             };
-            let group = regex.capture_names().position(|n| n == Some("secret"));
+            let group = regex
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "secret");
             for caps in regex.captures_iter(window) {
-                let Some(whole) = caps.get(0) else { continue };
+                let Some(whole) = caps.get_match() else {
+                    continue;
+                };
                 // A match cut by the window's edge (not the buffer's) may be a piece of a longer
                 // token: it is not this secret.
                 if (whole.start() == 0 && start > 0)
@@ -154,7 +158,10 @@ impl RuleSet {
                 {
                     continue;
                 }
-                let secret = group.and_then(|g| caps.get(g)).unwrap_or(whole).as_bytes();
+                let span = group
+                    .and_then(|g| caps.get_group(g))
+                    .unwrap_or(whole.span());
+                let secret = &window[span.range()];
                 if self.accepts(rule, secret) {
                     out.push(Match {
                         rule,
@@ -174,7 +181,10 @@ impl RuleSet {
     pub fn match_path<'a>(&'a self, path: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
         self.path_rules.iter().copied().filter(move |&i| {
             self.rules[i].regex().is_some_and(|r| r.is_match(path))
-                && !self.rules[i].allow.iter().any(|a| a.is_match(path))
+                && !self.rules[i]
+                    .allow
+                    .as_ref()
+                    .is_some_and(|a| a.is_match(path))
         })
     }
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::sync::OnceLock;
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 
 /// Lazy-DFA cache per compiled regex and thread.
 const REGEX_CACHE_BYTES: usize = 256 * 1024;
@@ -86,31 +87,78 @@ pub struct Rule {
     pub keywords: Vec<String>,
     /// The pattern, compiled on first use: most rules never fire on a given image, and
     /// compiling all of them up front cost time and tens of MiB.
-    pattern: String,
-    compiled: OnceLock<Option<Regex>>,
+    pattern: LazyRegex,
     pub entropy: Option<f64>,
     pub checksum: Option<Checksum>,
-    pub allow: Vec<Regex>,
+    /// The rule's allow list as one alternation: a match is not this secret.
+    pub(crate) allow: Option<LazyRegex>,
     pub tests: RuleTests,
 }
 
-fn build(pattern: &str) -> Result<Regex, regex::Error> {
-    // Secrets are ASCII: ASCII classes (`\w`, `\s`, case folding) keep each compiled regex
-    // small (Unicode ones made the rule set take tens of MiB); a small lazy-DFA cache per regex
-    // and thread keeps hundreds of them bounded.
-    RegexBuilder::new(pattern)
-        .unicode(false)
-        .dfa_size_limit(REGEX_CACHE_BYTES)
-        .build()
+/// A regex compiled on first use. Compiling is most of a small scan's cost, and most patterns
+/// (rules, allow lists, placeholders) are never needed on a given image.
+#[derive(Debug)]
+pub(crate) struct LazyRegex {
+    pattern: String,
+    compiled: OnceLock<Option<Regex>>,
 }
 
-impl Rule {
-    /// The compiled regex, built on first use. Every pattern was parsed when the rules were
-    /// loaded; one that still fails to compile (over a size limit) matches nothing.
-    pub fn regex(&self) -> Option<&Regex> {
+impl LazyRegex {
+    fn new(pattern: String) -> Self {
+        Self {
+            pattern,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// One regex matching wherever any of `patterns` matches (flags stay inside each group).
+    fn any_of(patterns: &[String]) -> Option<Self> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let alternation: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+        Some(Self::new(alternation.join("|")))
+    }
+
+    /// The compiled regex; `None` for a pattern that parsed but is over the size limits,
+    /// which then matches nothing.
+    pub(crate) fn get(&self) -> Option<&Regex> {
         self.compiled
             .get_or_init(|| build(&self.pattern).ok())
             .as_ref()
+    }
+
+    pub(crate) fn is_match(&self, haystack: &[u8]) -> bool {
+        self.get().is_some_and(|r| r.is_match(haystack))
+    }
+}
+
+fn build(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
+    // Secrets are ASCII: ASCII classes (`\w`, `\s`, case folding) keep each compiled regex
+    // small (Unicode ones made the rule set take tens of MiB); a small lazy-DFA cache per regex
+    // and thread keeps hundreds of them bounded. Compiling is what a small image's scan spends
+    // most on, so only the lazy DFA (search) and the PikeVM (groups of a match) are built: a
+    // regex runs in a 2 KiB window around a keyword hit, where a literal prefilter gains
+    // little, and groups are resolved only for the rare actual match. This halves the build.
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .onepass(false)
+                .backtrack(false)
+                .auto_prefilter(false)
+                .utf8_empty(false)
+                .hybrid_cache_capacity(REGEX_CACHE_BYTES),
+        )
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .build(pattern)
+        .map_err(Box::new)
+}
+
+impl Rule {
+    /// The compiled regex, built on first use. Every pattern was checked when the rules were
+    /// loaded; one that still fails to compile (over a size limit) matches nothing.
+    pub fn regex(&self) -> Option<&Regex> {
+        self.pattern.get()
     }
 }
 
@@ -128,7 +176,8 @@ pub struct RulesError {
 #[derive(Debug)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    pub placeholders: Vec<Regex>,
+    /// Every placeholder as one alternation: a secret it matches is a documented example.
+    pub(crate) placeholders: Option<LazyRegex>,
     /// Keyword automaton over every content rule's keywords (ASCII case-insensitive).
     pub(crate) keywords: AhoCorasick,
     /// For each keyword pattern, the content rules that use it.
@@ -157,11 +206,14 @@ pub(crate) fn json_pointer(path: &str) -> String {
 }
 
 impl RuleSet {
-    /// The built-in rules.
+    /// The built-in rules. Their patterns are not syntax-checked here: the test suite compiles
+    /// every one of them (`builtin_patterns_all_compile`), and skipping the check is a third of
+    /// a small image's scan time.
     pub fn builtin() -> Result<Self, RulesError> {
-        Self::parse(
+        Self::compile(
             Path::new("policies/secrets/rules.json (built in)"),
             BUILTIN_RULES.as_bytes(),
+            false,
         )
     }
 
@@ -177,6 +229,12 @@ impl RuleSet {
 
     /// Compiles a rules document; `file` names it in errors.
     pub fn parse(file: &Path, bytes: &[u8]) -> Result<Self, RulesError> {
+        Self::compile(file, bytes, true)
+    }
+
+    /// Compiles a rules document; `check_patterns` parses every pattern now, so a bad one is an
+    /// error at load naming its place rather than a rule that silently matches nothing.
+    fn compile(file: &Path, bytes: &[u8], check_patterns: bool) -> Result<Self, RulesError> {
         let err = |pointer: String, problem: String| RulesError {
             file: file.to_owned(),
             pointer,
@@ -193,17 +251,23 @@ impl RuleSet {
                 format!("unsupported version {}", doc.version),
             ));
         }
-        // Hundreds of regexes, each with a lazy DFA per thread: a small cache each keeps the
-        // scan's memory bounded (the default 2 MiB per regex and thread reached 60 MiB).
-        let compile = |pointer: String, pattern: &str| {
-            build(pattern).map_err(|e| err(pointer, format!("invalid regex: {e}")))
+        // A cheap syntax check; compiling waits until a pattern is needed.
+        let check = |pointer: String, pattern: &str| {
+            if !check_patterns {
+                return Ok(());
+            }
+            regex_syntax::ParserBuilder::new()
+                .unicode(false)
+                .utf8(false)
+                .build()
+                .parse(pattern)
+                .map(drop)
+                .map_err(|e| err(pointer, format!("invalid regex: {e}")))
         };
-        let placeholders = doc
-            .placeholders
-            .iter()
-            .enumerate()
-            .map(|(i, p)| compile(format!("/placeholders/{i}"), p))
-            .collect::<Result<Vec<_>, _>>()?;
+        for (i, p) in doc.placeholders.iter().enumerate() {
+            check(format!("/placeholders/{i}"), p)?;
+        }
+        let placeholders = LazyRegex::any_of(&doc.placeholders);
         let mut rules = Vec::with_capacity(doc.rules.len());
         let mut ids = std::collections::HashSet::new();
         for (i, r) in doc.rules.into_iter().enumerate() {
@@ -223,20 +287,10 @@ impl RuleSet {
                     format!("keyword {k:?} must be non-empty ASCII"),
                 ));
             }
-            // Parsed now (a cheap syntax check, so a bad rule is an error at load); compiled
-            // only once a keyword needs it.
-            regex_syntax::ParserBuilder::new()
-                .unicode(false)
-                .utf8(false)
-                .build()
-                .parse(&r.regex)
-                .map_err(|e| err(at("regex"), format!("invalid regex: {e}")))?;
-            let allow = r
-                .allow
-                .iter()
-                .enumerate()
-                .map(|(j, a)| compile(format!("/rules/{i}/allow/{j}"), a))
-                .collect::<Result<Vec<_>, _>>()?;
+            check(at("regex"), &r.regex)?;
+            for (j, a) in r.allow.iter().enumerate() {
+                check(format!("/rules/{i}/allow/{j}"), a)?;
+            }
             if r.entropy.is_some_and(|e| !(0.0..=8.0).contains(&e)) {
                 return Err(err(
                     at("entropy"),
@@ -249,11 +303,10 @@ impl RuleSet {
                 severity: r.severity,
                 kind: r.kind,
                 keywords: r.keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
-                pattern: r.regex,
-                compiled: OnceLock::new(),
+                pattern: LazyRegex::new(r.regex),
                 entropy: r.entropy,
                 checksum: r.checksum,
-                allow,
+                allow: LazyRegex::any_of(&r.allow),
                 tests: r.tests,
             });
         }
@@ -297,6 +350,48 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_patterns_all_compile() {
+        let rules = RuleSet::builtin().expect("built-in rules");
+        for rule in &rules.rules {
+            assert!(
+                rule.regex().is_some(),
+                "{}: regex does not compile",
+                rule.id
+            );
+            if let Some(allow) = &rule.allow {
+                assert!(
+                    allow.get().is_some(),
+                    "{}: allow list does not compile",
+                    rule.id
+                );
+            }
+        }
+        let placeholders = rules.placeholders.as_ref().expect("placeholders");
+        assert!(placeholders.get().is_some());
+        // The same document through the checking path is accepted too.
+        RuleSet::parse(Path::new("rules.json"), BUILTIN_RULES.as_bytes()).expect("checked");
+    }
+
+    #[test]
+    fn allow_lists_and_placeholders_keep_their_own_flags() {
+        let doc = br#"{"version":1,"placeholders":["(?i)example","^x+$"],"rules":[
+          {"id":"a","title":"t","severity":"high","kind":"content","keywords":["k"],"regex":"k","allow":["^AB$","(?i)cd"]}]}"#;
+        let rules = RuleSet::parse(Path::new("r.json"), doc).expect("rules");
+        let p = rules.placeholders.as_ref().expect("placeholders");
+        assert!(p.is_match(b"an EXAMPLE key") && p.is_match(b"xxxx"));
+        assert!(
+            !p.is_match(b"axxx"),
+            "the anchors belong to their own alternative"
+        );
+        let allow = rules.rules[0].allow.as_ref().expect("allow");
+        assert!(allow.is_match(b"AB") && allow.is_match(b"xCDx"));
+        assert!(
+            !allow.is_match(b"ab"),
+            "(?i) of the second pattern does not leak into the first"
+        );
+    }
 
     #[test]
     fn json_pointers() {
