@@ -70,7 +70,18 @@ fn spec() -> ImageSpec {
             file("etc/c", b"gamma"),
             hardlink("etc/h", "etc/a"),
         ],
+        many_small_files(),
     ])
+}
+
+/// More entries than one hand-over carries, of every size from empty to a few KiB.
+fn many_small_files() -> Vec<TarEntry> {
+    let mut layer = vec![dir("many")];
+    for i in 0..700u32 {
+        let body = i.to_string().repeat((i as usize * 7) % 900);
+        layer.push(file(&format!("many/{i}"), body.as_bytes()));
+    }
+    layer
 }
 
 #[test]
@@ -122,5 +133,24 @@ fn a_pipelined_sink_error_names_the_entry() {
         .collect::<Vec<_>>()
         .join(": ");
     assert!(chain.contains("big"), "{text} / {chain}");
+    assert!(chain.contains("planted failure"), "{chain}");
+}
+
+#[test]
+fn a_pipelined_sink_error_deep_in_a_layer_of_small_files_names_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = spec().write(dir.path(), Form::OciTar);
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let err = image
+        .walk_pipelined(|_| Recorder {
+            fail_on: Some(b"many/650".to_vec()),
+            ..Recorder::default()
+        })
+        .expect_err("the sink fails");
+    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(chain.contains("many/650"), "{chain}");
     assert!(chain.contains("planted failure"), "{chain}");
 }
