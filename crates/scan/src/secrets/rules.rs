@@ -136,16 +136,14 @@ impl LazyRegex {
 fn build(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
     // Secrets are ASCII: ASCII classes (`\w`, `\s`, case folding) keep each compiled regex
     // small (Unicode ones made the rule set take tens of MiB); a small lazy-DFA cache per regex
-    // and thread keeps hundreds of them bounded. Compiling is what a small image's scan spends
-    // most on, so only the lazy DFA (search) and the PikeVM (groups of a match) are built: a
-    // regex runs in a 2 KiB window around a keyword hit, where a literal prefilter gains
-    // little, and groups are resolved only for the rare actual match. This halves the build.
+    // and thread keeps hundreds of them bounded. Compiling is most of a small image's scan, so
+    // only the lazy DFA (with its literal prefilter: 6-9 % less CPU on the Debian images) and the
+    // PikeVM (groups, resolved only for the rare actual match) are built.
     meta::Builder::new()
         .configure(
             meta::Config::new()
                 .onepass(false)
                 .backtrack(false)
-                .auto_prefilter(false)
                 .utf8_empty(false)
                 .hybrid_cache_capacity(REGEX_CACHE_BYTES),
         )
