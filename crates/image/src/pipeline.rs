@@ -181,9 +181,11 @@ where
             if let Err(e) = step {
                 let name = current.map(|c| c.raw_path).unwrap_or_default();
                 // Dropping the receiver makes the reader stop at its next send.
+                sink.finish();
                 return (sink, Some((name, e)));
             }
         }
+        sink.finish();
         (sink, None)
     });
     let forwarder = Forwarder {
