@@ -192,13 +192,14 @@ pub struct FileIndex {
 impl FileIndex {
     /// Every entry present in the final filesystem, in path order.
     pub fn final_view(&self) -> Vec<&FileRecord> {
-        let mut present: Vec<&FileRecord> = self
-            .layers
-            .iter()
-            .flatten()
-            .filter(|r| r.fate == Fate::Present && !r.kind.is_whiteout())
-            .collect();
-        present.sort_by(|a, b| a.path.cmp(&b.path));
+        let is_present = |r: &&FileRecord| r.fate == Fate::Present && !r.kind.is_whiteout();
+        // Sized exactly and sorted in place: this runs on every entry of the image.
+        let mut present: Vec<&FileRecord> =
+            Vec::with_capacity(self.layers.iter().flatten().filter(is_present).count());
+        present.extend(self.layers.iter().flatten().filter(is_present));
+        present.sort_unstable_by(|a, b| {
+            (&a.path, a.layer, a.position).cmp(&(&b.path, b.layer, b.position))
+        });
         present
     }
 

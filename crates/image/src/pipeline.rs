@@ -10,8 +10,9 @@ use crate::sink::{LayerSink, SinkError, Want};
 
 /// Content is sent in batches of about this many bytes.
 const BATCH: usize = 128 * 1024;
-/// Messages in flight: bounds the memory to about `DEPTH × BATCH`.
-const DEPTH: usize = 8;
+/// Messages in flight: bounds the memory to about `DEPTH × BATCH` (and as much again in spare
+/// buffers), for each layer being read. Half a MiB in flight is enough to keep both threads busy.
+const DEPTH: usize = 4;
 
 /// An entry's metadata, owned so it can cross to the sink's thread.
 struct OwnedEntry {
