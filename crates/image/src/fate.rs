@@ -2,7 +2,9 @@
 //! the way the OCI image spec merges them: a layer's whiteouts apply to the layers below it,
 //! then its entries are added on top.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 use serde::Serialize;
 
@@ -190,13 +192,14 @@ pub struct FileIndex {
 impl FileIndex {
     /// Every entry present in the final filesystem, in path order.
     pub fn final_view(&self) -> Vec<&FileRecord> {
-        let mut present: Vec<&FileRecord> = self
-            .layers
-            .iter()
-            .flatten()
-            .filter(|r| r.fate == Fate::Present && !r.kind.is_whiteout())
-            .collect();
-        present.sort_by(|a, b| a.path.cmp(&b.path));
+        let is_present = |r: &&FileRecord| r.fate == Fate::Present && !r.kind.is_whiteout();
+        // Sized exactly and sorted in place: this runs on every entry of the image.
+        let mut present: Vec<&FileRecord> =
+            Vec::with_capacity(self.layers.iter().flatten().filter(is_present).count());
+        present.extend(self.layers.iter().flatten().filter(is_present));
+        present.sort_unstable_by(|a, b| {
+            (&a.path, a.layer, a.position).cmp(&(&b.path, b.layer, b.position))
+        });
         present
     }
 
@@ -210,27 +213,49 @@ impl FileIndex {
     }
 }
 
-/// The path-ordered view of the filesystem while merging: path → (layer, position) of the
-/// entry present there now. Keys borrow the records' paths instead of copying them.
-type Merged<'a> = BTreeMap<&'a [u8], (u32, u32)>;
+/// An entry present in the filesystem while merging, ordered by its path. The map's keys are the
+/// records themselves (8 bytes each), not a copy of the path with a (layer, position) value.
+#[derive(Debug, Clone, Copy)]
+struct Present<'a>(&'a FileRecord);
 
-/// The keys strictly below `dir` in a path-ordered map.
-fn subtree_keys<'a>(merged: &Merged<'a>, dir: &[u8]) -> Vec<&'a [u8]> {
-    if dir.is_empty() {
-        return merged.keys().filter(|k| !k.is_empty()).copied().collect();
+impl<'a> Present<'a> {
+    fn path(self) -> &'a [u8] {
+        &self.0.path
     }
-    let mut lo = dir.to_vec();
-    lo.push(b'/');
-    let mut hi = dir.to_vec();
-    hi.push(b'/' + 1);
-    merged
-        .range::<[u8], _>((
-            std::ops::Bound::Included(&lo[..]),
-            std::ops::Bound::Excluded(&hi[..]),
-        ))
-        .map(|(k, _)| *k)
-        .collect()
+
+    fn at(self) -> (u32, u32) {
+        (self.0.layer, self.0.position)
+    }
 }
+
+impl PartialEq for Present<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.path == other.0.path
+    }
+}
+
+impl Eq for Present<'_> {}
+
+impl PartialOrd for Present<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Present<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.path.cmp(&other.0.path)
+    }
+}
+
+impl Borrow<[u8]> for Present<'_> {
+    fn borrow(&self) -> &[u8] {
+        &self.0.path
+    }
+}
+
+/// The path-ordered view of the filesystem while merging: the entry present at each path now.
+type Merged<'a> = BTreeSet<Present<'a>>;
 
 /// The merge in progress. It reads the records and writes its results to the side (fates,
 /// link roots), so the map's keys can borrow the records' paths; they are applied at the end.
@@ -241,6 +266,8 @@ struct Merger<'a> {
     /// Link roots of hardlinks whose target existed, by (layer, position) of the link.
     roots: HashMap<(u32, u32), Option<(u32, u32)>>,
     notes: Vec<MergeNote>,
+    /// The bounds of a subtree's range (`dir/`, then `dir0`), reused: an entry costs no allocation.
+    bounds: Vec<u8>,
 }
 
 /// Merges the layers bottom-up, giving every record its fate.
@@ -254,13 +281,14 @@ pub(crate) fn merge(mut layers: Vec<Vec<FileRecord>>) -> FileIndex {
     let (fates, roots, changes, notes) = {
         let mut m = Merger {
             layers: &layers,
-            merged: BTreeMap::new(),
+            merged: BTreeSet::new(),
             fates: layers
                 .iter()
                 .map(|records| vec![Fate::Present; records.len()])
                 .collect(),
             roots: HashMap::new(),
             notes: Vec::new(),
+            bounds: Vec::new(),
         };
         let changes: Vec<LayerChanges> = (0..layers.len()).map(|j| m.layer(j)).collect();
         (m.fates, m.roots, changes, m.notes)
@@ -285,6 +313,33 @@ impl<'a> Merger<'a> {
         self.layers[l as usize][p as usize].kind
     }
 
+    /// The entry present at `path`, as (layer, position).
+    fn get(&self, path: &[u8]) -> Option<(u32, u32)> {
+        self.merged.get(path).map(|k| k.at())
+    }
+
+    /// The paths strictly below `dir` in the merged view.
+    fn subtree_keys(&mut self, dir: &[u8]) -> Vec<&'a [u8]> {
+        if dir.is_empty() {
+            return self
+                .merged
+                .iter()
+                .map(|k| k.path())
+                .filter(|k| !k.is_empty())
+                .collect();
+        }
+        self.bounds.clear();
+        self.bounds.extend_from_slice(dir);
+        self.bounds.push(b'/');
+        self.bounds.extend_from_slice(dir);
+        self.bounds.push(b'/' + 1);
+        let (lo, hi) = self.bounds.split_at(dir.len() + 1);
+        self.merged
+            .range::<[u8], _>((Bound::Included(lo), Bound::Excluded(hi)))
+            .map(|k| k.path())
+            .collect()
+    }
+
     /// Applies layer `j` on top of the merged view of the layers below it.
     fn layer(&mut self, j: usize) -> LayerChanges {
         let records: &'a [FileRecord] = &self.layers[j];
@@ -296,8 +351,8 @@ impl<'a> Merger<'a> {
             match r.kind {
                 EntryKind::Whiteout => {
                     changes.deleted += 1;
-                    let mut gone = subtree_keys(&self.merged, path);
-                    if self.merged.contains_key(path) {
+                    let mut gone = self.subtree_keys(path);
+                    if self.merged.contains(path) {
                         gone.push(path);
                     } else {
                         self.notes.push(MergeNote::WhiteoutOfMissing {
@@ -312,7 +367,7 @@ impl<'a> Merger<'a> {
                     if path.is_empty() {
                         self.notes.push(MergeNote::OpaqueRoot { layer: j });
                     }
-                    let gone = subtree_keys(&self.merged, path);
+                    let gone = self.subtree_keys(path);
                     self.remove(&gone, Fate::Hidden { by });
                 }
                 _ => {}
@@ -328,7 +383,7 @@ impl<'a> Merger<'a> {
             let mut ancestor: &'a [u8] = path;
             while !ancestor.is_empty() {
                 ancestor = crate::path::parent(ancestor);
-                if let Some(&at) = self.merged.get(ancestor) {
+                if let Some(at) = self.get(ancestor) {
                     let above = self.kind(at);
                     if above != EntryKind::Dir && at.0 != by {
                         if above == EntryKind::Symlink {
@@ -344,7 +399,7 @@ impl<'a> Merger<'a> {
             }
             if kind == EntryKind::Hardlink {
                 if let Some(target) = r.link_target() {
-                    match self.merged.get(target).copied() {
+                    match self.get(target) {
                         Some(at) if self.kind(at) == EntryKind::Dir => {
                             self.notes.push(MergeNote::HardlinkToDirectory {
                                 layer: j,
@@ -373,24 +428,25 @@ impl<'a> Merger<'a> {
             // below, also when that directory was only implied by its children (`a/b`, then
             // a file `a`, in this layer or across layers).
             if kind != EntryKind::Dir {
-                let gone = subtree_keys(&self.merged, path);
+                let gone = self.subtree_keys(path);
                 self.remove(&gone, Fate::Deleted { by });
             }
-            match self.merged.get(path).copied() {
+            match self.get(path) {
                 Some(at) => {
                     changes.modified += 1;
                     self.fates[at.0 as usize][at.1 as usize] = Fate::Overwritten { by };
                 }
                 None => changes.added += 1,
             }
-            self.merged.insert(path, (by, narrow(i)));
+            // `replace`, not `insert`: the key is the record, and this layer's record is the new one.
+            self.merged.replace(Present(r));
         }
         changes
     }
 
     fn remove(&mut self, keys: &[&[u8]], fate: Fate) {
         for key in keys {
-            if let Some((l, p)) = self.merged.remove(*key) {
+            if let Some((l, p)) = self.merged.take(*key).map(Present::at) {
                 self.fates[l as usize][p as usize] = fate;
             }
         }

@@ -196,6 +196,18 @@ fn read_entries<R: Read, S: LayerSink>(
     bound: ContentBound,
     sink: &mut S,
 ) -> Result<(Vec<FileRecord>, u64), EntryFailure> {
+    let read = read_each_entry(archive, layer, limits, bound, sink);
+    sink.finish();
+    read
+}
+
+fn read_each_entry<R: Read, S: LayerSink>(
+    archive: &mut tar::Archive<R>,
+    layer: &LayerInfo,
+    limits: &Limits,
+    bound: ContentBound,
+    sink: &mut S,
+) -> Result<(Vec<FileRecord>, u64), EntryFailure> {
     let mut content = 0u64;
     let mut records = Vec::new();
     let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();

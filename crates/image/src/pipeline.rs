@@ -13,8 +13,11 @@ const BATCH: usize = 128 * 1024;
 /// At most this many entries travel in one batch: an image of many small files then costs one
 /// hand-over per batch, not three per file (the hand-overs' wake-ups were a tenth of a scan).
 const BATCH_EVENTS: usize = 256;
-/// Batches in flight: bounds the memory to about `DEPTH × BATCH` (plus the entries' names).
-const DEPTH: usize = 8;
+/// Batches in flight: bounds the memory to about `DEPTH × BATCH` (and as much again in spare
+/// buffers, plus the entries' names), for each layer being read. Half a MiB in flight is enough
+/// to keep both threads busy.
+const DEPTH: usize = 4;
+
 /// An entry's metadata, owned so it can cross to the sink's thread.
 struct OwnedEntry {
     path: Vec<u8>,
@@ -227,12 +230,14 @@ where
                 if let Err(e) = step {
                     let name = current.map(|c| c.raw_path).unwrap_or_default();
                     // Dropping the receiver makes the reader stop at its next hand-over.
+                    sink.finish();
                     return (sink, Some((name, e)));
                 }
             }
             batch.bytes.clear();
             let _ = give_back.try_send(batch);
         }
+        sink.finish();
         (sink, None)
     });
     let forwarder = Forwarder {

@@ -31,6 +31,10 @@ pub trait LayerSink {
     fn end_entry(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// The layer is complete (also after an error). Every layer's sink is kept until the walk
+    /// ends, so this is where a sink gives back what it held only for the next entry.
+    fn finish(&mut self) {}
 }
 
 /// A borrowed sink is a sink (so a caller can lend one to a thread and keep it).
@@ -45,6 +49,10 @@ impl<T: LayerSink + ?Sized> LayerSink for &mut T {
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
         (**self).end_entry()
+    }
+
+    fn finish(&mut self) {
+        (**self).finish();
     }
 }
 
@@ -99,5 +107,10 @@ impl<A: LayerSink, B: LayerSink> LayerSink for Pair<A, B> {
             self.second.end_entry()?;
         }
         Ok(())
+    }
+
+    fn finish(&mut self) {
+        self.first.finish();
+        self.second.finish();
     }
 }

@@ -334,4 +334,7 @@ impl<S: LayerSink> LayerSink for Shared<'_, '_, S> {
     fn end_entry(&mut self) -> Result<(), SinkError> {
         self.0.borrow_mut().end_entry()
     }
+    fn finish(&mut self) {
+        self.0.borrow_mut().finish();
+    }
 }

@@ -73,6 +73,12 @@ impl LayerSink for ImageSink<'_> {
         Ok(())
     }
 
+    fn finish(&mut self) {
+        for sink in self.sinks().into_iter().flatten() {
+            sink.finish();
+        }
+    }
+
     fn end_entry(&mut self) -> Result<(), SinkError> {
         let wants = std::mem::take(&mut self.wants);
         for (i, sink) in self.sinks().into_iter().enumerate() {

@@ -1,5 +1,6 @@
 //! `walk_pipelined` hands each sink exactly what `walk` does (entries in order, content of the
-//! entries it asked for, `end_entry` after each), and a sink's error names the entry.
+//! entries it asked for, `end_entry` after each, `finish` once at the end), and a sink's error
+//! names the entry.
 
 use rharden_image::{Entry, EntryKind, Image, LayerInfo, LayerSink, OpenOptions, SinkError, Want};
 
@@ -49,6 +50,9 @@ impl LayerSink for Recorder {
     fn end_entry(&mut self) -> Result<(), SinkError> {
         self.calls.push("end".into());
         Ok(())
+    }
+    fn finish(&mut self) {
+        self.calls.push("finish".into());
     }
 }
 
@@ -100,6 +104,9 @@ fn pipelined_walk_feeds_sinks_exactly_as_the_plain_walk() {
         assert_eq!(plain.sinks.len(), piped.sinks.len());
         for (a, b) in plain.sinks.iter().zip(&piped.sinks) {
             assert_eq!(a.calls, b.calls, "{form:?}");
+            let finishes = a.calls.iter().filter(|c| *c == "finish").count();
+            assert_eq!(finishes, 1, "{form:?}");
+            assert_eq!(a.calls.last().map(String::as_str), Some("finish"));
         }
         assert!(plain.sinks[0]
             .calls

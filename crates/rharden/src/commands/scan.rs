@@ -42,6 +42,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 }
 
 pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
+    // Memory only: on another C library the scan runs the same with its allocator's defaults.
+    let _ = rharden_sandbox::tune_malloc();
     let mut policy = match &args.policy {
         Some(p) => Policy::load(p).map_err(|e| CliError::new("load the policy", e))?,
         None => Policy::builtin().map_err(|e| CliError::new("load the built-in policy", e))?,

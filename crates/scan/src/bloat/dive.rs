@@ -18,8 +18,13 @@
 //!   layer 0's own tree (`StackTreeRange(trees, 0, -1)` stacks nothing onto its copy).
 //!
 //! Facts taken from dive's code; the code here is our own.
+//!
+//! Memory: an image can hold hundreds of thousands of entries, so nothing here keeps a map of
+//! every path. Each layer's leaves come from its records sorted by path; the only stacked state
+//! kept across layers is the part under some whiteout's path (all a whiteout's weight reads);
+//! every visit is 16 bytes, and visits are summed per path by sorting them at the end.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use rharden_image::{EntryKind, FileIndex, FileRecord};
@@ -42,17 +47,6 @@ struct Node {
     size: u64,
 }
 
-/// A layer's tree as dive builds it: its entries, the implicit parents dive creates for them,
-/// its whiteouts, and which nodes have children (are not leaves).
-struct LayerTree<'a> {
-    /// Non-whiteout nodes by path (explicit and implicit).
-    nodes: BTreeMap<&'a [u8], Node>,
-    /// Paths deleted by `.wh.` entries.
-    whiteouts: Vec<&'a [u8]>,
-    /// Paths that have a child node in this layer.
-    parents: BTreeSet<&'a [u8]>,
-}
-
 /// The proper ancestors of a layer path (`a/b/c` → `a/b`, `a`).
 fn ancestors(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     path.iter()
@@ -67,43 +61,6 @@ const IMPLICIT: Node = Node {
     is_dir: false,
     size: 0,
 };
-
-fn layer_tree(records: &[FileRecord]) -> LayerTree<'_> {
-    let mut nodes: BTreeMap<&[u8], Node> = BTreeMap::new();
-    let mut whiteouts = Vec::new();
-    let mut parents = BTreeSet::new();
-    // Explicit entries: the last entry at a path gives its metadata (dive's AddPath overwrites).
-    for r in records.iter().filter(|r| !r.path.is_empty()) {
-        match r.kind {
-            EntryKind::Whiteout => whiteouts.push(&*r.path),
-            // dive never adds a `.wh..wh..opq` node, only the directories above it.
-            EntryKind::OpaqueWhiteout => {}
-            kind => {
-                nodes.insert(
-                    &*r.path,
-                    Node {
-                        is_dir: kind == EntryKind::Dir,
-                        size: r.size,
-                    },
-                );
-            }
-        }
-    }
-    for r in records.iter().filter(|r| !r.path.is_empty()) {
-        if r.kind == EntryKind::OpaqueWhiteout {
-            nodes.entry(&r.path).or_insert(IMPLICIT);
-        }
-        for a in ancestors(&r.path) {
-            parents.insert(a);
-            nodes.entry(a).or_insert(IMPLICIT);
-        }
-    }
-    LayerTree {
-        nodes,
-        whiteouts,
-        parents,
-    }
-}
 
 /// The key that sorts leaves in dive's visiting order: path components compared byte-wise
 /// (NUL sorts below every name byte), a whiteout under its `.wh.` name. Produced lazily, so
@@ -148,74 +105,196 @@ fn whiteout_weight(stacked: &BTreeMap<&[u8], Node>, path: &[u8]) -> Option<u64> 
     )
 }
 
-/// Stacks one layer's tree onto `stacked` the way dive's `FileTree.Stack` does: whiteouts
+/// The paths of every whiteout: a whiteout's weight reads the stacked tree at its path and
+/// below, so only that part of the tree is kept.
+struct Regions<'a>(BTreeSet<&'a [u8]>);
+
+impl<'a> Regions<'a> {
+    fn of(files: &'a FileIndex) -> Self {
+        Self(
+            files
+                .layers
+                .iter()
+                .flatten()
+                .filter(|r| r.kind == EntryKind::Whiteout && !r.path.is_empty())
+                .map(|r| &*r.path)
+                .collect(),
+        )
+    }
+
+    /// Whether `path` is a whiteout's path or below one.
+    fn contain(&self, path: &[u8]) -> bool {
+        !self.0.is_empty() && (self.0.contains(path) || ancestors(path).any(|a| self.0.contains(a)))
+    }
+}
+
+/// The part of a layer's tree (as dive builds it) inside `regions`: explicit entries (the last
+/// at a path gives its metadata, as dive's AddPath overwrites), then the implicit parents dive
+/// creates, which carry no metadata.
+fn layer_nodes<'a>(records: &'a [FileRecord], regions: &Regions<'_>) -> BTreeMap<&'a [u8], Node> {
+    let mut nodes: BTreeMap<&[u8], Node> = BTreeMap::new();
+    if regions.0.is_empty() {
+        return nodes;
+    }
+    let records = || records.iter().filter(|r| !r.path.is_empty());
+    for r in records() {
+        if !r.kind.is_whiteout() && regions.contain(&r.path) {
+            let node = Node {
+                is_dir: r.kind == EntryKind::Dir,
+                size: r.size,
+            };
+            nodes.insert(&r.path, node);
+        }
+    }
+    for r in records() {
+        // dive never adds a `.wh..wh..opq` node, only the directories above it.
+        if r.kind == EntryKind::OpaqueWhiteout && regions.contain(&r.path) {
+            nodes.entry(&r.path).or_insert(IMPLICIT);
+        }
+        for a in ancestors(&r.path).filter(|a| regions.contain(a)) {
+            nodes.entry(a).or_insert(IMPLICIT);
+        }
+    }
+    nodes
+}
+
+/// Stacks one layer's nodes onto `stacked` the way dive's `FileTree.Stack` does: whiteouts
 /// remove the path and its subtree, every other node (implicit parents too) is set.
-fn stack<'a>(stacked: &mut BTreeMap<&'a [u8], Node>, tree: &LayerTree<'a>, whiteouts: bool) {
-    if whiteouts {
-        for path in &tree.whiteouts {
-            let gone: Vec<&[u8]> = below(stacked, path).map(|(k, _)| *k).collect();
+fn stack<'a>(
+    stacked: &mut BTreeMap<&'a [u8], Node>,
+    records: &'a [FileRecord],
+    nodes: BTreeMap<&'a [u8], Node>,
+) {
+    for r in records {
+        if r.kind == EntryKind::Whiteout && !r.path.is_empty() {
+            let gone: Vec<&[u8]> = below(stacked, &r.path).map(|(k, _)| *k).collect();
             for k in gone {
                 stacked.remove(k);
             }
-            stacked.remove(path);
+            stacked.remove(&*r.path);
         }
     }
-    for (path, node) in &tree.nodes {
-        stacked.insert(path, *node);
+    stacked.extend(nodes);
+}
+
+/// One leaf of a layer's tree: the record at its path (the last explicit one, or the opaque
+/// whiteout that implies it, or the whiteout), and its size (`None` for a whiteout: weighed
+/// against the stacked tree when visited).
+struct Leaf {
+    position: u32,
+    size: Option<u64>,
+}
+
+/// The leaves of a layer's tree, in dive's visiting order. A node is a leaf when no entry of
+/// the layer lies below it; implicit parents always have one, so the leaves are the explicit
+/// entries, the directories made opaque, and the whiteouts.
+fn leaves(records: &[FileRecord]) -> Vec<Leaf> {
+    let mut sorted: Vec<u32> = (0..records.len() as u32)
+        .filter(|&i| !records[i as usize].path.is_empty())
+        .collect();
+    sorted.sort_by(|&a, &b| {
+        records[a as usize]
+            .path
+            .cmp(&records[b as usize].path)
+            .then(a.cmp(&b))
+    });
+    let path = |i: u32| -> &[u8] { &records[i as usize].path };
+    // Whether some entry lies strictly below `dir`: the first path after `dir/` starts with it.
+    let has_child = |dir: &[u8]| {
+        let at = sorted.partition_point(|&i| path(i).iter().cmp(dir.iter().chain(b"/")).is_lt());
+        sorted.get(at).is_some_and(|&i| {
+            path(i)
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.first() == Some(&b'/'))
+        })
+    };
+    let mut leaves = Vec::new();
+    let mut k = 0;
+    while k < sorted.len() {
+        // The records at one path, in archive order.
+        let start = k;
+        while k < sorted.len() && path(sorted[k]) == path(sorted[start]) {
+            k += 1;
+        }
+        let same = &sorted[start..k];
+        for &i in same {
+            if records[i as usize].kind == EntryKind::Whiteout {
+                leaves.push(Leaf {
+                    position: i,
+                    size: None,
+                });
+            }
+        }
+        let explicit = same
+            .iter()
+            .rev()
+            .find(|&&i| !records[i as usize].kind.is_whiteout())
+            .map(|&i| (i, records[i as usize].size));
+        let opaque = same
+            .iter()
+            .find(|&&i| records[i as usize].kind == EntryKind::OpaqueWhiteout)
+            .map(|&i| (i, IMPLICIT.size));
+        if let Some((position, size)) = explicit.or(opaque) {
+            if !has_child(path(position)) {
+                leaves.push(Leaf {
+                    position,
+                    size: Some(size),
+                });
+            }
+        }
     }
+    leaves.sort_by(|a, b| {
+        let (pa, pb) = (path(a.position), path(b.position));
+        visit_key(pa, a.size.is_none())
+            .cmp(visit_key(pb, b.size.is_none()))
+            .then_with(|| (pa, a.size).cmp(&(pb, b.size)))
+    });
+    leaves
+}
+
+/// One visit of a path: the record that was visited (layer, position) and the size it added.
+struct Visit {
+    layer: u32,
+    position: u32,
+    size: u64,
 }
 
 /// dive's efficiency and wasted bytes for the layers of `files` (metadata only: no content).
 pub fn score(files: &FileIndex) -> DiveScore {
-    // path -> (Σ sizes, min size, visits)
-    let mut tally: HashMap<&[u8], (u64, u64, u32)> = HashMap::new();
+    let regions = Regions::of(files);
+    let mut visits: Vec<Visit> = Vec::with_capacity(files.layers.iter().map(Vec::len).sum());
     let mut stacked: BTreeMap<&[u8], Node> = BTreeMap::new();
     for (j, records) in files.layers.iter().enumerate() {
-        let tree = layer_tree(records);
-        let own;
-        let lookup = if j == 0 {
-            // StackTreeRange(trees, 0, -1): layer 0's own tree, nothing stacked.
-            let mut tree0 = BTreeMap::new();
-            stack(&mut tree0, &tree, false);
-            own = tree0;
-            &own
-        } else {
-            &stacked
-        };
-        let mut leaves: Vec<(&[u8], Option<u64>)> = tree
-            .nodes
-            .iter()
-            .filter(|(p, _)| !tree.parents.contains(*p))
-            .map(|(p, n)| (*p, Some(n.size)))
-            .chain(tree.whiteouts.iter().map(|p| (*p, None)))
-            .collect();
-        leaves.sort_by(|a, b| {
-            visit_key(a.0, a.1.is_none())
-                .cmp(visit_key(b.0, b.1.is_none()))
-                .then_with(|| a.cmp(b))
-        });
-        for (path, size) in leaves {
-            let size = match size {
+        let nodes = layer_nodes(records, &regions);
+        // StackTreeRange(trees, 0, -1): layer 0's whiteouts are weighed on its own tree.
+        let lookup = if j == 0 { &nodes } else { &stacked };
+        for leaf in leaves(records) {
+            let size = match leaf.size {
                 Some(s) => s,
-                None => match whiteout_weight(lookup, path) {
+                None => match whiteout_weight(lookup, &records[leaf.position as usize].path) {
                     Some(w) => w,
                     // dive's visitor fails here and the rest of the layer is not visited.
                     None => break,
                 },
             };
-            let t = tally.entry(path).or_insert((0, size, 0));
-            t.0 = t.0.saturating_add(size);
-            t.1 = t.1.min(size);
-            t.2 += 1;
+            visits.push(Visit {
+                layer: j as u32,
+                position: leaf.position,
+                size,
+            });
         }
-        stack(&mut stacked, &tree, true);
+        stack(&mut stacked, records, nodes);
     }
+    let path = |v: &Visit| -> &[u8] { &files.layers[v.layer as usize][v.position as usize].path };
+    visits.sort_unstable_by(|a, b| path(a).cmp(path(b)));
     let (mut discovered, mut minimum, mut wasted) = (0u64, 0u64, 0u64);
-    for (sum, min, visits) in tally.values() {
-        discovered = discovered.saturating_add(*sum);
-        minimum = minimum.saturating_add(*min);
-        if *visits >= 2 {
-            wasted = wasted.saturating_add(*sum);
+    for same in visits.chunk_by(|a, b| path(a) == path(b)) {
+        let sum = same.iter().map(|v| v.size).fold(0, u64::saturating_add);
+        let min = same.iter().map(|v| v.size).min().unwrap_or(0);
+        discovered = discovered.saturating_add(sum);
+        minimum = minimum.saturating_add(min);
+        if same.len() >= 2 {
+            wasted = wasted.saturating_add(sum);
         }
     }
     let efficiency = if discovered == 0 {

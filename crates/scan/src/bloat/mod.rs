@@ -145,20 +145,20 @@ pub fn analyze(ctx: &Context<'_>, sinks: &[&ContentHashSink]) -> (Vec<Finding>, 
         findings.push(waste_finding(ctx, layer, by, &records, bytes));
     }
 
-    let present = files.final_view();
-    let present_files: Vec<&FileRecord> = present
-        .iter()
-        .copied()
-        .filter(|r| r.kind == EntryKind::File)
-        .collect();
+    let mut present_files = files.final_view();
+    present_files.retain(|r| r.kind == EntryKind::File);
+    present_files.shrink_to_fit();
 
     let leftovers = leftover_findings(ctx, &present_files, &mut findings);
     let (duplicates, duplicate_wasted) =
         duplicate_findings(ctx, &present_files, sinks, &mut findings);
     let toolchains = toolchain_findings(ctx, &present_files, &mut findings);
 
-    let mut biggest: Vec<&FileRecord> = present_files.clone();
-    by_size(&mut biggest);
+    let large = present_files
+        .iter()
+        .filter(|r| r.size >= LARGE_FILE_BYTES)
+        .count();
+    let biggest = biggest_files(&present_files, large.max(TOP));
     for r in biggest.iter().take_while(|r| r.size >= LARGE_FILE_BYTES) {
         let path = display_path(&r.path);
         findings.push(
@@ -208,12 +208,29 @@ pub fn analyze(ctx: &Context<'_>, sinks: &[&ContentHashSink]) -> (Vec<Finding>, 
 
 /// Biggest first, then by layer and path: a stable order.
 pub(crate) fn by_size(records: &mut [&FileRecord]) {
-    records.sort_by(|a, b| {
-        b.size
-            .cmp(&a.size)
-            .then(a.layer().cmp(&b.layer()))
-            .then(a.path.cmp(&b.path))
-    });
+    records.sort_by(size_order);
+}
+
+fn size_order(a: &&FileRecord, b: &&FileRecord) -> std::cmp::Ordering {
+    b.size
+        .cmp(&a.size)
+        .then(a.layer().cmp(&b.layer()))
+        .then(a.path.cmp(&b.path))
+}
+
+/// The first `n` of `records` in [`by_size`] order, without sorting (or copying) them all.
+fn biggest_files<'a>(records: &[&'a FileRecord], n: usize) -> Vec<&'a FileRecord> {
+    let order = size_order;
+    let mut top: Vec<&FileRecord> = Vec::with_capacity(n.min(records.len()));
+    for r in records {
+        if top.len() == n && top.last().is_none_or(|last| order(r, last).is_ge()) {
+            continue;
+        }
+        let at = top.partition_point(|t| order(t, r).is_le());
+        top.insert(at, r);
+        top.truncate(n);
+    }
+    top
 }
 
 fn file_bloat(r: &FileRecord) -> FileBloat {

@@ -81,4 +81,9 @@ impl LayerSink for ContentHashSink {
         }
         Ok(())
     }
+
+    /// The hashes are kept until the walk ends: give back the growth slack.
+    fn finish(&mut self) {
+        self.hashes.shrink_to_fit();
+    }
 }

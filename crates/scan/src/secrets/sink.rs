@@ -150,4 +150,9 @@ impl LayerSink for SecretSink<'_> {
         }
         Ok(())
     }
+
+    /// No next file: the spare buffer would stay with the sink until the walk ends.
+    fn finish(&mut self) {
+        self.spare = Vec::new();
+    }
 }
