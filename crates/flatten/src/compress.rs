@@ -2,7 +2,12 @@
 //! chunks, each compressed on its own (a gzip member, a zstd frame) in parallel and written in
 //! order. Concatenated members and frames are valid gzip and zstd streams (RFC 1952 §2.2,
 //! RFC 8878 §3), and the bytes do not depend on the number of threads.
+//!
+//! gzip members come from libdeflate, whose whole-buffer API suits independent chunks: at
+//! level 6 it took 10 s of CPU where zlib-rs took 17.5 s on the 1 GiB bench image's layer, for
+//! 1.8 % more bytes (bench/README.md, "flatten").
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 use rayon::prelude::*;
@@ -11,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 
 /// Uncompressed bytes per independently compressed chunk.
 const CHUNK: usize = 2 << 20;
-const GZIP_LEVEL: u32 = 6;
+const GZIP_LEVEL: i32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 
 /// How the new layer is compressed.
@@ -44,18 +49,34 @@ impl Codec {
     fn compress(self, chunk: &[u8]) -> io::Result<Vec<u8>> {
         match self {
             Self::None => Ok(chunk.to_vec()),
-            Self::Gzip => {
-                // No name and mtime 0 in the member header: the bytes depend on the data only.
-                let mut enc = flate2::GzBuilder::new().mtime(0).write(
-                    Vec::with_capacity(chunk.len() / 2),
-                    flate2::Compression::new(GZIP_LEVEL),
-                );
-                enc.write_all(chunk)?;
-                enc.finish()
-            }
+            Self::Gzip => gzip_member(chunk),
             Self::Zstd => zstd::bulk::compress(chunk, ZSTD_LEVEL),
         }
     }
+}
+
+thread_local! {
+    /// One compressor per worker thread: its state (hash tables) is reused across chunks.
+    static DEFLATE: RefCell<Option<libdeflater::Compressor>> = const { RefCell::new(None) };
+}
+
+/// One gzip member holding `chunk`. libdeflate writes no name and mtime 0 in the header, so
+/// the bytes depend on the data only.
+fn gzip_member(chunk: &[u8]) -> io::Result<Vec<u8>> {
+    DEFLATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = slot.get_or_insert_with(|| {
+            let level = libdeflater::CompressionLvl::new(GZIP_LEVEL)
+                .unwrap_or_else(|_| libdeflater::CompressionLvl::default());
+            libdeflater::Compressor::new(level)
+        });
+        let mut out = vec![0; compressor.gzip_compress_bound(chunk.len())];
+        let n = compressor
+            .gzip_compress(chunk, &mut out)
+            .map_err(io::Error::other)?;
+        out.truncate(n);
+        Ok(out)
+    })
 }
 
 /// Compresses what is written to it and writes the result to `out`, hashing the compressed
