@@ -2,5 +2,6 @@
 //! streams every file of every layer through it (deleted and overwritten files included).
 
 pub mod matcher;
+pub mod presence;
 pub mod rules;
 pub mod sink;
