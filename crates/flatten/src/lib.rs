@@ -122,7 +122,8 @@ pub fn flatten(
     out: &Path,
     options: &FlattenOptions,
 ) -> Result<FlattenReport, FlattenError> {
-    flatten_with(image, input, out, options, |_| (), |_| Ok(()), false).map(|(report, _, ())| report)
+    flatten_with(image, input, out, options, |_| (), |_| Ok(()), false)
+        .map(|(report, _, ())| report)
 }
 
 /// [`flatten`], with analyzers riding along at no extra read: `make_sink` gives a sink per
@@ -197,8 +198,7 @@ where
     let mut tar = tar::TarWriter::new(encoder);
     // The output's observer runs inline: it is meant to be cheap (it looks for what the first
     // pass found), and a pipeline would copy every byte to its thread whether it reads or not.
-    let mut output =
-        make_output(&walk).map_err(|source| FlattenError::ObserverSetup { source })?;
+    let mut output = make_output(&walk).map_err(|source| FlattenError::ObserverSetup { source })?;
     layer::write_layer(image, &walk.files, &plan, &mut tar, &mut output)?;
     let entries = tar.entries();
     let (encoder, diff_sha, uncompressed_size) = tar
