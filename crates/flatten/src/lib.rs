@@ -210,7 +210,7 @@ where
     buffered.flush().map_err(write_err)?;
     drop(buffered);
     let diff_id = digest_of(diff_sha);
-    let layer_digest = digest_of(blob_sha);
+    let layer_digest = digest_of(blob_sha.unwrap_or(diff_sha));
 
     let (config_bytes, history_commands_dropped) =
         config::rewrite(image, from, &diff_id, options.keep_history)?;
