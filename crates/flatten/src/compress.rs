@@ -2,16 +2,22 @@
 //! chunks, each compressed on its own (a gzip member, a zstd frame) in parallel and written in
 //! order. Concatenated members and frames are valid gzip and zstd streams (RFC 1952 §2.2,
 //! RFC 8878 §3), and the bytes do not depend on the number of threads.
+//!
+//! gzip members come from libdeflate, whose whole-buffer API suits independent chunks: at
+//! level 6 it took 10 s of CPU where zlib-rs took 17.5 s on the 1 GiB bench image's layer, for
+//! 1.8 % more bytes (bench/README.md, "flatten").
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, Receiver};
 
-use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 /// Uncompressed bytes per independently compressed chunk.
 const CHUNK: usize = 2 << 20;
-const GZIP_LEVEL: u32 = 6;
+const GZIP_LEVEL: i32 = 6;
 const ZSTD_LEVEL: i32 = 3;
 
 /// How the new layer is compressed.
@@ -44,75 +50,120 @@ impl Codec {
     fn compress(self, chunk: &[u8]) -> io::Result<Vec<u8>> {
         match self {
             Self::None => Ok(chunk.to_vec()),
-            Self::Gzip => {
-                // No name and mtime 0 in the member header: the bytes depend on the data only.
-                let mut enc = flate2::GzBuilder::new().mtime(0).write(
-                    Vec::with_capacity(chunk.len() / 2),
-                    flate2::Compression::new(GZIP_LEVEL),
-                );
-                enc.write_all(chunk)?;
-                enc.finish()
-            }
+            Self::Gzip => gzip_member(chunk),
             Self::Zstd => zstd::bulk::compress(chunk, ZSTD_LEVEL),
         }
     }
 }
 
+thread_local! {
+    /// One compressor per worker thread: its state (hash tables) is reused across chunks.
+    static DEFLATE: RefCell<Option<libdeflater::Compressor>> = const { RefCell::new(None) };
+}
+
+/// One gzip member holding `chunk`. libdeflate writes no name and mtime 0 in the header, so
+/// the bytes depend on the data only.
+fn gzip_member(chunk: &[u8]) -> io::Result<Vec<u8>> {
+    DEFLATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = slot.get_or_insert_with(|| {
+            let level = libdeflater::CompressionLvl::new(GZIP_LEVEL)
+                .unwrap_or_else(|_| libdeflater::CompressionLvl::default());
+            libdeflater::Compressor::new(level)
+        });
+        let mut out = vec![0; compressor.gzip_compress_bound(chunk.len())];
+        let n = compressor
+            .gzip_compress(chunk, &mut out)
+            .map_err(io::Error::other)?;
+        out.truncate(n);
+        Ok(out)
+    })
+}
+
 /// Compresses what is written to it and writes the result to `out`, hashing the compressed
-/// bytes (the blob digest).
+/// bytes (the blob digest). Chunks are compressed on rayon's pool while the writer goes on
+/// filling the next ones, and written in the order they were filled.
 #[derive(Debug)]
 pub struct ParallelEncoder<W: Write> {
     out: W,
     codec: Codec,
-    batch: Vec<Vec<u8>>,
+    /// Chunks being compressed, oldest first.
+    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
     current: Vec<u8>,
-    batch_len: usize,
-    hasher: Sha256,
+    in_flight: usize,
+    /// None for an uncompressed layer: its blob digest is the diff_id, hashed by the tar writer.
+    hasher: Option<Sha256>,
     written: u64,
 }
 
 impl<W: Write> ParallelEncoder<W> {
     pub fn new(out: W, codec: Codec) -> Self {
         // Two chunks per thread in flight: enough to keep every core busy, bounded memory.
-        let batch_len = rayon::current_num_threads().max(1) * 2;
+        let in_flight = rayon::current_num_threads().max(1) * 2;
         Self {
             out,
             codec,
-            batch: Vec::with_capacity(batch_len),
+            pending: VecDeque::with_capacity(in_flight),
             current: Vec::with_capacity(if codec == Codec::None { 0 } else { CHUNK }),
-            batch_len,
-            hasher: Sha256::new(),
+            in_flight,
+            hasher: (codec != Codec::None).then(Sha256::new),
             written: 0,
         }
     }
 
     fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.out.write_all(bytes)?;
-        self.hasher.update(bytes);
+        if let Some(h) = &mut self.hasher {
+            h.update(bytes);
+        }
         self.written += bytes.len() as u64;
         Ok(())
     }
 
-    fn flush_batch(&mut self) -> io::Result<()> {
-        let codec = self.codec;
-        let compressed: Vec<io::Result<Vec<u8>>> =
-            self.batch.par_iter().map(|c| codec.compress(c)).collect();
-        self.batch.clear();
-        for c in compressed {
-            self.emit(&c?)?;
+    /// Waits for the oldest chunk in flight and writes it.
+    fn emit_oldest(&mut self) -> io::Result<()> {
+        let Some(done) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let bytes = done
+            .recv()
+            .map_err(|_| io::Error::other("a compression worker stopped"))??;
+        self.emit(&bytes)
+    }
+
+    fn submit(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        while self.pending.len() >= self.in_flight {
+            self.emit_oldest()?;
         }
+        let (done, result) = sync_channel(1);
+        let codec = self.codec;
+        if rayon::current_thread_index().is_some() {
+            // On a pool's worker, waiting for a job queued on that same pool could wait
+            // forever (a pool of one): compress here. The bytes are the same either way.
+            let _ = done.send(codec.compress(&chunk));
+        } else {
+            rayon::spawn(move || {
+                // The receiver is gone only when the encoder was dropped on an error.
+                let _ = done.send(codec.compress(&chunk));
+            });
+        }
+        self.pending.push_back(result);
         Ok(())
     }
 
-    /// Compresses what is left; returns the writer, the compressed sha256 and length.
-    pub fn finish(mut self) -> io::Result<(W, [u8; 32], u64)> {
+    /// Compresses what is left; returns the writer, the compressed sha256 (None when the
+    /// codec is none: the caller's diff_id is the blob digest) and length.
+    pub fn finish(mut self) -> io::Result<(W, Option<[u8; 32]>, u64)> {
         if !self.current.is_empty() {
             let last = std::mem::take(&mut self.current);
-            self.batch.push(last);
+            self.submit(last)?;
         }
-        self.flush_batch()?;
+        while !self.pending.is_empty() {
+            self.emit_oldest()?;
+        }
         self.out.flush()?;
-        Ok((self.out, self.hasher.finalize().into(), self.written))
+        let sha = self.hasher.map(|h| h.finalize().into());
+        Ok((self.out, sha, self.written))
     }
 }
 
@@ -126,10 +177,7 @@ impl<W: Write> Write for ParallelEncoder<W> {
         self.current.extend_from_slice(&buf[..take]);
         if self.current.len() == CHUNK {
             let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
-            self.batch.push(full);
-            if self.batch.len() == self.batch_len {
-                self.flush_batch()?;
-            }
+            self.submit(full)?;
         }
         Ok(take)
     }
@@ -175,19 +223,26 @@ mod tests {
     }
 
     #[test]
-    fn output_does_not_depend_on_thread_count() {
+    fn output_does_not_depend_on_where_chunks_are_compressed() {
         let input = data();
-        let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let mut enc = ParallelEncoder::new(Vec::new(), Codec::Gzip);
-                enc.write_all(&input).unwrap();
-                enc.finish().unwrap().0
-            })
+        let encode = || {
+            let mut enc = ParallelEncoder::new(Vec::new(), Codec::Gzip);
+            enc.write_all(&input).unwrap();
+            enc.finish().unwrap().0
         };
-        assert_eq!(run(1), run(3));
+        // On a pool's worker every chunk is compressed inline; from outside, on the pool.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(encode), encode());
+    }
+
+    #[test]
+    fn an_uncompressed_layer_leaves_its_digest_to_the_tar() {
+        let mut enc = ParallelEncoder::new(Vec::new(), Codec::None);
+        enc.write_all(b"abc").unwrap();
+        let (bytes, sha, len) = enc.finish().unwrap();
+        assert_eq!((bytes, sha, len), (b"abc".to_vec(), None, 3));
     }
 }

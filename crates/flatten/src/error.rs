@@ -10,14 +10,11 @@ use rharden_image::ImageError;
 pub enum FlattenError {
     #[error("failed to read the image")]
     Image(#[from] ImageError),
-    #[error("the analysis of the output failed on entry {path:?}")]
-    Observer {
-        path: String,
+    #[error("failed to set up the analysis of the output")]
+    ObserverSetup {
         #[source]
         source: rharden_image::SinkError,
     },
-    #[error("the analysis of the output panicked")]
-    ObserverPanicked,
     #[error("the image cannot be flattened exactly: {problem}")]
     Unflattenable { problem: String },
     #[error("--from-layer {from} is out of range: the image has {layers} layers")]

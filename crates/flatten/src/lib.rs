@@ -21,7 +21,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use rharden_image::{Digest, Image, ImageFormat, LayerInfo, LayerSink, Walk};
+use rharden_image::{Digest, Image, ImageFormat, LayerInfo, LayerSink, SinkError, Walk};
 use serde::Serialize;
 
 pub use cache::{CachedRootfs, RootfsCache, COMPLETE};
@@ -122,43 +122,46 @@ pub fn flatten(
     out: &Path,
     options: &FlattenOptions,
 ) -> Result<FlattenReport, FlattenError> {
-    flatten_with(image, input, out, options, |_| (), &mut (), false).map(|(report, _)| report)
+    flatten_with(image, input, out, options, |_| (), |_| Ok(()), false)
+        .map(|(report, _, ())| report)
 }
 
 /// [`flatten`], with analyzers riding along at no extra read: `make_sink` gives a sink per
-/// input layer for the first pass (which reads every layer anyway), and `output` sees every
-/// entry of the squashed layer, content included, as it is written. Returns the first pass's
-/// walk with its sinks.
-pub fn flatten_observed<S, F, O>(
+/// input layer for the first pass (which reads every layer anyway, so they run beside the
+/// reader), and `make_output`, given that pass's walk, gives the sink that sees every entry
+/// of the squashed layer, content included, as it is written. Returns the first pass's walk
+/// with its sinks, and the output's sink.
+pub fn flatten_observed<S, F, O, G>(
     image: &Image,
     input: &Path,
     out: &Path,
     options: &FlattenOptions,
     make_sink: F,
-    output: &mut O,
-) -> Result<(FlattenReport, Walk<S>), FlattenError>
+    make_output: G,
+) -> Result<(FlattenReport, Walk<S>, O), FlattenError>
 where
     S: LayerSink + Send,
     F: Fn(&LayerInfo) -> S + Sync,
-    O: LayerSink + Send,
+    O: LayerSink,
+    G: FnOnce(&Walk<S>) -> Result<O, SinkError>,
 {
-    // Sinks that ride along read content: run them beside the reader (walk_pipelined).
-    flatten_with(image, input, out, options, make_sink, output, true)
+    flatten_with(image, input, out, options, make_sink, make_output, true)
 }
 
-fn flatten_with<S, F, O>(
+fn flatten_with<S, F, O, G>(
     image: &Image,
     input: &Path,
     out: &Path,
     options: &FlattenOptions,
     make_sink: F,
-    output: &mut O,
+    make_output: G,
     pipelined: bool,
-) -> Result<(FlattenReport, Walk<S>), FlattenError>
+) -> Result<(FlattenReport, Walk<S>, O), FlattenError>
 where
     S: LayerSink + Send,
     F: Fn(&LayerInfo) -> S + Sync,
-    O: LayerSink + Send,
+    O: LayerSink,
+    G: FnOnce(&Walk<S>) -> Result<O, SinkError>,
 {
     check_target(input, out, options.force)?;
     let format = options.format.unwrap_or(match image.format {
@@ -193,27 +196,10 @@ where
     let file = File::create(&layer_path).map_err(write_err)?;
     let encoder = compress::ParallelEncoder::new(BufWriter::with_capacity(1 << 20, file), codec);
     let mut tar = tar::TarWriter::new(encoder);
-    if pipelined {
-        // The output's observer runs on its own thread, fed as the layer is written.
-        std::thread::scope(|scope| {
-            let (mut forwarder, observer) =
-                rharden_image::pipeline::spawn(scope, &image.layers, &mut *output);
-            let written = layer::write_layer(image, &walk.files, &plan, &mut tar, &mut forwarder);
-            drop(forwarder);
-            let (_, failure) = observer
-                .join()
-                .map_err(|_| FlattenError::ObserverPanicked)?;
-            if let Some((path, source)) = failure {
-                return Err(FlattenError::Observer {
-                    path: String::from_utf8_lossy(&path).into_owned(),
-                    source,
-                });
-            }
-            written
-        })?;
-    } else {
-        layer::write_layer(image, &walk.files, &plan, &mut tar, output)?;
-    }
+    // The output's observer runs inline: it is meant to be cheap (it looks for what the first
+    // pass found), and a pipeline would copy every byte to its thread whether it reads or not.
+    let mut output = make_output(&walk).map_err(|source| FlattenError::ObserverSetup { source })?;
+    layer::write_layer(image, &walk.files, &plan, &mut tar, &mut output)?;
     let entries = tar.entries();
     let (encoder, diff_sha, uncompressed_size) = tar
         .finish()
@@ -224,7 +210,7 @@ where
     buffered.flush().map_err(write_err)?;
     drop(buffered);
     let diff_id = digest_of(diff_sha);
-    let layer_digest = digest_of(blob_sha);
+    let layer_digest = digest_of(blob_sha.unwrap_or(diff_sha));
 
     let (config_bytes, history_commands_dropped) =
         config::rewrite(image, from, &diff_id, options.keep_history)?;
@@ -300,5 +286,5 @@ where
         config_digest,
         manifest_digest,
     };
-    Ok((report, walk))
+    Ok((report, walk, output))
 }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use rharden_image::{Image, OpenOptions, Walk};
 use rharden_scan::finding::fingerprint;
+use rharden_scan::secrets::presence::PresenceSink;
 use rharden_scan::secrets::rules::RuleSet;
 use rharden_scan::secrets::sink::SecretSink;
 use rharden_scan::{Policy, ScanOptions};
@@ -39,19 +40,22 @@ pub fn execute(args: FlattenArgs) -> Result<Status, CliError> {
         force: args.force,
     };
     // The secrets proof rides on flatten's own two passes: the first reads every input layer
-    // (every stored file, deleted ones too), the second sees every byte written to the output.
+    // (every stored file, deleted ones too) with every rule; the second looks for the exact
+    // values the first found in every byte written to the output.
     let rules =
         RuleSet::builtin().map_err(|e| CliError::new("load the built-in secret rules", e))?;
     let policy = Policy::default();
     let skip = rharden_scan::skip_paths(&policy);
-    let mut written = SecretSink::new(&rules, &skip);
-    let (report, walk) = rharden_flatten::flatten_observed(
+    let (report, walk, written) = rharden_flatten::flatten_observed(
         &image,
         &args.image,
         &args.output,
         &options,
         |_| SecretSink::new(&rules, &skip),
-        &mut written,
+        |walk| {
+            PresenceSink::new(&skip, walk.sinks.iter().flat_map(|s| &s.hits))
+                .map_err(rharden_image::SinkError::from)
+        },
     )
     .map_err(|e| CliError::new(what(), e))?;
     let proof = secrets_proof(
@@ -127,15 +131,16 @@ struct ProofEntry {
 }
 
 /// The input's findings (from flatten's first pass), split by whether the output still holds
-/// each secret: in the squashed layer as written, in a kept lower layer (copied byte for byte),
-/// or in the output's config and history (read back from the output).
+/// each secret: its value anywhere in the squashed layer's files as written (or, for a
+/// sensitive file name, a file at that path), in a kept lower layer (copied byte for byte), or
+/// in the output's config and history (read back from the output, scanned with every rule).
 fn secrets_proof(
     input: &Image,
     args: &FlattenArgs,
     rules: &RuleSet,
     policy: &Policy,
     walk: &Walk<SecretSink<'_>>,
-    written: &SecretSink<'_>,
+    written: &PresenceSink<'_>,
     layers_kept: usize,
 ) -> Result<SecretsProof, CliError> {
     let options = ScanOptions {
@@ -151,7 +156,7 @@ fn secrets_proof(
     let mut values: HashSet<Vec<u8>> = rharden_scan::config_secrets(rules, &output)
         .into_iter()
         .collect();
-    values.extend(written.hits.iter().map(|h| h.secret.clone()));
+    values.extend(written.present().map(<[u8]>::to_vec));
     for sink in &walk.sinks[..layers_kept] {
         values.extend(sink.hits.iter().map(|h| h.secret.clone()));
     }
