@@ -64,7 +64,7 @@ pub(crate) fn read_layer<S: LayerSink>(
     let tripped = Cell::new(false);
     let decode_failed = Cell::new(false);
     let cap = limits.decompressed_cap(declared);
-    let mut outcome = {
+    let (diff_id, uncompressed_size, records, reserved_skipped) = {
         let chained = prefix.chain(&mut blob);
         let buffered = BufReader::with_capacity(128 * 1024, chained);
         let decoder: Box<dyn Read + '_> = match compression {
@@ -122,29 +122,25 @@ pub(crate) fn read_layer<S: LayerSink>(
                 source: io::Error::other("the decoder reported an error"),
             });
         }
-        LayerRead {
-            digest: Digest::of(b""),
-            diff_id: diff_id.unwrap_or_else(|| Digest::of(b"")),
-            compression,
-            size: 0,
-            uncompressed_size,
-            records,
-            reserved_skipped,
-        }
+        (diff_id, uncompressed_size, records, reserved_skipped)
     };
     let (digest, size) = blob
         .finish()
         .map_err(|source| LayerError::Read { source })?;
     let digest = digest.expect("the blob reader hashes");
-    if compression == Compression::None {
-        outcome.diff_id = digest.clone();
-    }
     if size < declared {
         return Err(LayerError::ShortBlob { declared });
     }
-    outcome.digest = digest;
-    outcome.size = size;
-    Ok(outcome)
+    Ok(LayerRead {
+        // Only counted when uncompressed: then the tar is the blob.
+        diff_id: diff_id.unwrap_or_else(|| digest.clone()),
+        digest,
+        compression,
+        size,
+        uncompressed_size,
+        records,
+        reserved_skipped,
+    })
 }
 
 /// The nearest ancestor of `path` that this layer made a non-directory, if any: one lookup per
