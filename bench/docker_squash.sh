@@ -31,7 +31,7 @@ if [ ! -x "$VENV/bin/docker-squash" ]; then
   fi
 fi
 cargo build --release -q -p rharden
-RH=$PWD/target/release/rharden
+RH=$(bash bench/rharden_path.sh)
 
 RUN_DIR=$(mktemp -d /tmp/rh-squash.XXXXXX)
 ROOT=$OUT/docker-root

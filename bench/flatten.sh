@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 for t in hyperfine umoci; do command -v $t >/dev/null || { echo "needs $t (apt-get install -y $t)" >&2; exit 1; }; done
 
 cargo build --release -q -p rharden
-RH=$PWD/target/release/rharden
+RH=$(bash bench/rharden_path.sh)
 LARGE=$OUT/large
 [ -f "$LARGE/large.docker.tar" ] || python3 bench/gen_image.py "$LARGE" --gib "${LARGE_GIB:-1.0}" --layers "${LARGE_LAYERS:-40}"
 

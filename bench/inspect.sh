@@ -14,8 +14,8 @@ command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install -y h
 
 cargo build --release -q -p rharden
 cargo build --release -q -p rharden --no-default-features --target-dir target/bench-miniz
-ZLIBRS=$PWD/target/release/rharden
-MINIZ=$PWD/target/bench-miniz/release/rharden
+ZLIBRS=$(bash bench/rharden_path.sh)
+MINIZ=$(bash bench/rharden_path.sh "$PWD/target/bench-miniz")
 
 LARGE=$OUT/large
 if [ ! -f "$LARGE/large.docker.tar" ]; then

@@ -17,7 +17,7 @@ RUNS=${RUNS:-1}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 cargo build --release -q -p rharden
-RH=$PWD/target/release/rharden
+RH=$(bash bench/rharden_path.sh)
 IMG=$OUT/large4
 [ -f "$IMG/large.docker.tar" ] || python3 bench/gen_image.py "$IMG" --gib "${GIB:-4.0}" --layers "${LAYERS:-40}"
 work=$OUT/large-work

@@ -68,7 +68,7 @@ trivy_version=$("$TRIVY" --version 2>/dev/null | sed -n 's/^Version: //p')
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -q -p rharden
-R=$TARGET/release/rharden
+R=$(bash bench/rharden_path.sh "$TARGET")
 [ -x "$R" ] || { echo "bench/scan.sh: no rharden binary at $R" >&2; exit 1; }
 
 LARGE=$OUT/large

@@ -2,7 +2,7 @@
 # bench/runtime/bench.sh — start-to-exit latency of `/bin/true` in a busybox rootfs:
 # `rharden run` (every default on) side by side with bwrap, runc and crun, in one hyperfine run.
 #
-# Usage:  sudo bench/runtime/bench.sh [RHARDEN_BINARY]   (default: $CARGO_TARGET_DIR or target, release)
+# Usage:  sudo bench/runtime/bench.sh [RHARDEN_BINARY]   (default: the release build, bench/rharden_path.sh)
 # Env:    RUNS (default 100), WARMUP (default 5)
 # Needs:  apt-get install -y busybox-static bubblewrap runc crun hyperfine
 # Writes: bench/out/runtime/{*.json,*.csv,results.csv,env.txt} and prints medians and ratios.
@@ -10,7 +10,7 @@ set -euo pipefail
 export LC_ALL=C
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd); REPO=$(cd "$HERE/../.." && pwd)
-RH=${1:-${CARGO_TARGET_DIR:-$REPO/target}/release/rharden}
+RH=${1:-$(bash "$REPO/bench/rharden_path.sh")}
 RUNS=${RUNS:-100}; WARMUP=${WARMUP:-5}
 [ "$(id -u)" = 0 ] || die "run as root (runc/crun need it; rharden maps ids as root)"
 [ -x "$RH" ] || die "no rharden binary at $RH (cargo build --release -p rharden)"

@@ -4,7 +4,7 @@
 # --pids-limit 64, then K SIGTERMs and K SIGKILLs to rharden at random points; wall time per run,
 # and what changed on the host.
 #
-# Usage:  sudo bench/runtime/soak.sh [RHARDEN_BINARY]   (default: $CARGO_TARGET_DIR or target, release)
+# Usage:  sudo bench/runtime/soak.sh [RHARDEN_BINARY]   (default: the release build, bench/rharden_path.sh)
 # Env:    N (default 10000), M (default 50), ROUNDS (default 20), K (default 50)
 # Needs:  /bin/busybox (apt-get install busybox-static)
 # Prints: per-run wall time (median, p99, max), runs per second, and the state diff: mounts
@@ -16,7 +16,7 @@ set -euo pipefail
 export LC_ALL=C
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 HERE=$(cd "$(dirname "$0")" && pwd); REPO=$(cd "$HERE/../.." && pwd)
-RH=${1:-${CARGO_TARGET_DIR:-$REPO/target}/release/rharden}
+RH=${1:-$(bash "$REPO/bench/rharden_path.sh")}
 N=${N:-10000}; M=${M:-50}; ROUNDS=${ROUNDS:-20}; K=${K:-50}
 [ "$(id -u)" = 0 ] || die "run as root (rharden maps ids and creates cgroups as root)"
 [ -x "$RH" ] || die "no rharden binary at $RH (cargo build --release -p rharden)"

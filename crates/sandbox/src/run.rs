@@ -203,17 +203,13 @@ impl Sandbox {
         let root = sys::geteuid() == 0;
         let mut report = Report::default();
 
-        // Host side of the mounts: clone the trees while host paths are reachable. The launcher
-        // first takes a private copy of its mount namespace, so the clones belong to no peer
-        // group (on hosts where `/` is shared, a shared clone cannot be moved into the
-        // container's namespace) and nothing it does can propagate to the host.
-        if root {
-            sys::private_mount_namespace().map_err(prep("enter a private mount namespace"))?;
-        }
+        // Host side of the mounts: clone the trees while host paths are reachable, as private
+        // detached trees (sys::clone_tree_private): nothing done to them can propagate to the
+        // host, and the launcher's own mount namespace stays the host's.
         let rootfs_path = cpath(&spec.rootfs)?;
         let rootfs =
             if root {
-                RootfsSource::Tree(sys::clone_tree(None, &rootfs_path, true).map_err(prep(
+                RootfsSource::Tree(sys::clone_tree_private(&rootfs_path).map_err(prep(
                     format!("clone the rootfs mount tree {}", spec.rootfs.display()),
                 ))?)
             } else {
@@ -222,7 +218,7 @@ impl Sandbox {
         let mut volumes = Vec::new();
         for v in &spec.volumes {
             let src = cpath(&v.source)?;
-            let tree = sys::clone_tree(None, &src, true)
+            let tree = sys::clone_tree_private(&src)
                 .map_err(prep(format!("clone the volume {}", v.source.display())))?;
             volumes.push(VolumeMount {
                 tree,
