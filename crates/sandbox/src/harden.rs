@@ -247,6 +247,11 @@ pub struct Plan {
     pub chan: OwnedFd,
     /// cgroup v1 `tasks` files (opened by the launcher) to join by writing `0`.
     pub cgroup_join: Vec<OwnedFd>,
+    /// The v1 `tasks` files of their parents, for PID 1 to leave its cgroups by at the end
+    /// (`init::leave`); `None` when it cannot (v2), and the launcher waits for its exit.
+    pub cgroup_leave: Option<Vec<OwnedFd>>,
+    /// PID 1's end of the exit channel, where it reports the workload's status.
+    pub exit_chan: OwnedFd,
     /// Root filesystem.
     pub rootfs: RootfsSource,
     /// Where to attach it in the new mount namespace before pivoting into it.
@@ -334,7 +339,8 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     for fd in &plan.cgroup_join {
         sys.join_cgroup(fd.as_fd()).at(Step::Cgroup, "tasks")?;
     }
-    let mut keep: Vec<RawFd> = vec![fd_of(&plan.chan)];
+    let mut keep: Vec<RawFd> = vec![fd_of(&plan.chan), fd_of(&plan.exit_chan)];
+    keep.extend(plan.cgroup_leave.iter().flatten().map(fd_of));
     if let RootfsSource::Tree(fd) = &plan.rootfs {
         keep.push(fd_of(fd));
     }
@@ -919,6 +925,8 @@ mod tests {
         Plan {
             chan: devnull(),
             cgroup_join: vec![devnull()],
+            cgroup_leave: Some(vec![devnull()]),
+            exit_chan: devnull(),
             rootfs: RootfsSource::Tree(devnull()),
             attach_point: CString::from(c"/tmp"),
             read_only: true,

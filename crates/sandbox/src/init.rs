@@ -2,7 +2,9 @@
 //! (orphans are re-parented to PID 1), and exits with the workload's status (128 + signal
 //! when a signal killed it). When PID 1 exits the kernel kills the rest of the namespace.
 
-use crate::sys::{self, WaitStatus};
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::sys::{self, Linux, Syscalls, WaitStatus};
 
 /// Signals forwarded to the workload.
 pub const FORWARDED: &[i32] = &[
@@ -44,4 +46,28 @@ pub fn supervise(workload: i32) -> i32 {
             Err(_) => return 125,
         }
     }
+}
+
+/// PID 1's last step once [`supervise`] returned: kills and reaps whatever else still runs in
+/// the namespace (the kernel would, at PID 1's exit, but the cgroups must be empty now), then
+/// leaves its v1 cgroups by writing `0` to their parents' `tasks` files (`leave_files`, opened
+/// by the launcher). Returns whether the cgroups now hold no process of the container, so the
+/// launcher may remove them without waiting for PID 1's exit; `false` when `leave_files` is
+/// `None` (cgroups PID 1 cannot leave) or a step failed.
+pub fn leave(leave_files: Option<&[OwnedFd]>) -> bool {
+    let Some(files) = leave_files else {
+        return false;
+    };
+    // kill(-1) from PID 1 reaches every other process of its PID namespace.
+    let _ = sys::kill(-1, libc::SIGKILL);
+    // An orphan is re-parented to PID 1 before its parent becomes a zombie, so once PID 1 has
+    // no child left, no other process of the namespace exists.
+    loop {
+        match sys::waitpid(-1, false) {
+            Ok(_) => continue,
+            Err(e) if e.errno == libc::ECHILD => break,
+            Err(_) => return false,
+        }
+    }
+    files.iter().all(|f| Linux.join_cgroup(f.as_fd()).is_ok())
 }

@@ -135,6 +135,9 @@ pub struct Cgroups {
     dirs: Vec<PathBuf>,
     /// v1 `tasks` files the container's PID 1 writes `0` to.
     self_join: Vec<std::os::fd::OwnedFd>,
+    /// The v1 `tasks` files of their parents (`rharden/`), for PID 1 to leave by (see
+    /// [`Cgroups::take_self_leave`]).
+    self_leave: Vec<std::os::fd::OwnedFd>,
     /// v2 cgroups the launcher moves the container into.
     pending: Vec<PathBuf>,
 }
@@ -226,6 +229,17 @@ impl Cgroups {
         std::mem::take(&mut self.self_join)
     }
 
+    /// The v1 `tasks` files of the cgroups' parents: once the rest of the container is gone,
+    /// PID 1 writes `0` to them to leave its cgroups, which the launcher can then remove
+    /// without waiting for PID 1's own exit (tearing down its namespaces takes most of a
+    /// millisecond). `None` when a cgroup is v2, which PID 1 cannot leave by itself without
+    /// the thread-group lock (see the module doc).
+    pub fn take_self_leave(&mut self) -> Option<Vec<std::os::fd::OwnedFd>> {
+        self.pending
+            .is_empty()
+            .then(|| std::mem::take(&mut self.self_leave))
+    }
+
     /// Moves `pid` into the v2 cgroups (the v1 ones it joins itself).
     pub fn join(&mut self, pid: i32) -> Result<(), String> {
         for dir in std::mem::take(&mut self.pending) {
@@ -292,12 +306,17 @@ impl Cgroups {
                 self.pending.push(dir.clone());
             }
         } else {
-            let tasks = dir.join("tasks");
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(&tasks)
-                .map_err(|e| err(&format!("open {}", tasks.display()), e))?;
-            self.self_join.push(file.into());
+            let open = |tasks: PathBuf| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&tasks)
+                    .map_err(|e| err(&format!("open {}", tasks.display()), e))
+            };
+            // Both or neither: PID 1 leaves exactly the cgroups it joined.
+            let join = open(dir.join("tasks"))?;
+            let leave = open(parent.join("tasks"))?;
+            self.self_join.push(join.into());
+            self.self_leave.push(leave.into());
         }
         let what = if controller == "cpu" {
             format!(

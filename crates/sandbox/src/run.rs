@@ -32,6 +32,9 @@ enum Message {
     Failed { error: String },
     /// The workload could not be executed.
     ExecFailed { error: String, code: i32 },
+    /// The workload ended with this exit code (sent on the exit channel); `left_cgroups`: no
+    /// process of the container is in its cgroups any more (`init::leave`).
+    Exited { code: i32, left_cgroups: bool },
 }
 
 /// Why a run failed before the workload started (exit 125).
@@ -107,6 +110,8 @@ static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0)
 pub struct Sandbox {
     spec: SandboxSpec,
     filter: CompiledFilter,
+    /// See [`Sandbox::exiting_after_run`].
+    release_pid1: bool,
 }
 
 fn prep(what: impl Into<String>) -> impl FnOnce(SysError) -> RunError {
@@ -182,7 +187,22 @@ impl Sandbox {
             (Seccomp::Default, None) => seccomp::compile(&SeccompProfile::builtin_default()?)?,
             (Seccomp::Profile(p), _) => seccomp::compile(p)?,
         };
-        Ok(Sandbox { spec, filter })
+        Ok(Sandbox {
+            spec,
+            filter,
+            release_pid1: false,
+        })
+    }
+
+    /// For a caller that exits right after [`Sandbox::run`] (the CLI): a run then ends as
+    /// soon as PID 1 reports the workload's end, having killed and reaped whatever else was
+    /// left and moved itself out of the run's cgroups, which are removed at once. PID 1 is
+    /// left to finish exiting (the kernel tearing down its namespaces takes most of a
+    /// millisecond) and is reaped by the system once the caller exits, as bwrap leaves its
+    /// own. Only with v1 cgroups, or none; otherwise the run waits for PID 1 as usual.
+    pub fn exiting_after_run(mut self) -> Self {
+        self.release_pid1 = true;
+        self
     }
 
     /// The spec.
@@ -196,9 +216,11 @@ impl Sandbox {
     /// Signals: SIGCHLD and the ones forwarded to the workload (SIGTERM, SIGINT, SIGHUP,
     /// SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) are blocked for the whole run, before anything is
     /// created on the host, and unblocked when it is over; a forwarded one still pending then
-    /// was meant for the workload and is discarded. On return, whatever the outcome, PID 1 has
-    /// been reaped and the run's cgroups removed.
+    /// was meant for the workload and is discarded. On return, whatever the outcome, no process
+    /// of the container runs and the run's cgroups are removed; PID 1 has been reaped, unless
+    /// [`Sandbox::exiting_after_run`] let it finish exiting on its own.
     pub fn run(&self, observer: &mut dyn RunObserver) -> Result<Outcome, RunError> {
+        reap_released();
         let spec = &self.spec;
         let root = sys::geteuid() == 0;
         let mut report = Report::default();
@@ -207,14 +229,14 @@ impl Sandbox {
         // detached trees (sys::clone_tree_private): nothing done to them can propagate to the
         // host, and the launcher's own mount namespace stays the host's.
         let rootfs_path = cpath(&spec.rootfs)?;
-        let rootfs =
-            if root {
-                RootfsSource::Tree(sys::clone_tree_private(&rootfs_path).map_err(prep(
-                    format!("clone the rootfs mount tree {}", spec.rootfs.display()),
-                ))?)
-            } else {
-                RootfsSource::Path(rootfs_path)
-            };
+        let rootfs = if root {
+            RootfsSource::Tree(sys::clone_tree_private(&rootfs_path).map_err(prep(format!(
+                "clone the rootfs mount tree {}",
+                spec.rootfs.display()
+            )))?)
+        } else {
+            RootfsSource::Path(rootfs_path)
+        };
         let mut volumes = Vec::new();
         for v in &spec.volumes {
             let src = cpath(&v.source)?;
@@ -229,6 +251,8 @@ impl Sandbox {
         }
         let (chan_parent, chan_child) =
             sys::seqpacket_pair().map_err(prep("create the launcher channel"))?;
+        let (exit_parent, exit_child) =
+            sys::seqpacket_pair().map_err(prep("create the exit channel"))?;
         let mut writable: Vec<PathBuf> = spec.tmpfs.iter().map(|t| t.target.clone()).collect();
         writable.extend(
             spec.volumes
@@ -252,6 +276,8 @@ impl Sandbox {
         let plan = Plan {
             chan: chan_child,
             cgroup_join: Vec::new(),
+            cgroup_leave: None,
+            exit_chan: exit_child,
             rootfs,
             attach_point: CString::from(c"/tmp"),
             read_only: !spec.read_write,
@@ -292,7 +318,8 @@ impl Sandbox {
         // never kills the launcher with its cgroups left behind.
         let signals = init::waited_signals();
         sys::set_sigmask(&signals, libc::SIG_BLOCK).map_err(prep("block signals"))?;
-        let result = self.create_and_launch(plan, chan_parent, &mut report, observer);
+        let result =
+            self.create_and_launch(plan, (chan_parent, exit_parent), &mut report, observer);
         // A forwarded signal still pending was meant for a workload that is gone (or a start
         // that was aborted and cleaned up): it must not kill the caller once unblocked, which
         // would lose the workload's status.
@@ -304,7 +331,7 @@ impl Sandbox {
     fn create_and_launch(
         &self,
         mut plan: Plan,
-        chan: OwnedFd,
+        chans: (OwnedFd, OwnedFd),
         report: &mut Report,
         observer: &mut dyn RunObserver,
     ) -> Result<Outcome, RunError> {
@@ -327,13 +354,14 @@ impl Sandbox {
             });
         }
         plan.cgroup_join = cgroups.take_self_join();
-        self.launch(plan, chan, (cgroups, cg_outcome), report, observer)
+        plan.cgroup_leave = cgroups.take_self_leave();
+        self.launch(plan, chans, (cgroups, cg_outcome), report, observer)
     }
 
     fn launch(
         &self,
         mut plan: Plan,
-        chan: OwnedFd,
+        (chan, exit_chan): (OwnedFd, OwnedFd),
         (cgroups, cg_outcome): (Cgroups, CgroupOutcome),
         report: &mut Report,
         observer: &mut dyn RunObserver,
@@ -379,7 +407,9 @@ impl Sandbox {
             pid,
             cgroups,
             reaped: false,
+            released: false,
         };
+        let mut exit_chan = Some(exit_chan);
         // The container's copies of the channel end and mount trees are its own now; the
         // launcher's must go, or the channel never reports EOF.
         drop(plan);
@@ -498,6 +528,9 @@ impl Sandbox {
                 }
                 Ok(Message::Failed { error }) => failure = Some(error),
                 Ok(Message::ExecFailed { error, .. }) => exec_error = Some(error),
+                Ok(Message::Exited { .. }) => {
+                    failure = Some("the container reported an exit on the launcher channel".into())
+                }
                 Err(e) => failure = Some(format!("unreadable message from the container: {e}")),
             }
         }
@@ -522,22 +555,56 @@ impl Sandbox {
         }
         observer.started(report);
 
-        // Wait for PID 1, forwarding signals to it (it forwards them to the workload).
+        // Wait for the workload's end, forwarding signals to PID 1 (it forwards them on). The
+        // end is PID 1's exit or, for a caller exiting right after (`exiting_after_run`), its
+        // report on the exit channel once it has left the cgroups: the kernel may still be
+        // tearing down its namespaces, but nothing of the container runs any more.
         let signals = init::waited_signals();
+        let signal_fd = sys::signal_fd(&signals).map_err(prep("wait for the container"))?;
         let status = loop {
-            match sys::waitpid(pid, true) {
-                Ok(Some((_, status))) => break status,
-                Ok(None) => {}
-                Err(e) => return Err(prep("wait for the container")(e)),
+            let ready = match &exit_chan {
+                Some(exit) => sys::poll_each(&[signal_fd.as_fd(), exit.as_fd()]),
+                None => sys::poll_each(&[signal_fd.as_fd()]),
             }
-            match sys::sigwait(&signals) {
-                Ok(libc::SIGCHLD) | Err(_) => {}
-                Ok(sig) => {
-                    let _ = sys::kill(pid, sig);
+            .map_err(prep("wait for the container"))?;
+            if ready.first() == Some(&true) {
+                match sys::read_signal(signal_fd.as_fd()) {
+                    Ok(libc::SIGCHLD) | Err(_) => match sys::waitpid(pid, true) {
+                        Ok(Some((_, status))) => {
+                            container.reaped = true;
+                            break status;
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Err(prep("wait for the container")(e)),
+                    },
+                    Ok(sig) => {
+                        let _ = sys::kill(pid, sig);
+                    }
                 }
             }
+            if let (Some(exit), Some(&true)) = (&exit_chan, ready.get(1)) {
+                match Linux.recv(exit.as_fd(), &mut buf) {
+                    Ok(n) if n > 0 => {
+                        if let Ok(Message::Exited {
+                            code,
+                            left_cgroups: true,
+                        }) = serde_json::from_slice::<Message>(&buf[..n])
+                        {
+                            if self.release_pid1 {
+                                container.released = true;
+                                break WaitStatus::Exited(code);
+                            }
+                        }
+                    }
+                    // Interrupted: poll again.
+                    Err(e) if e.errno == libc::EINTR => continue,
+                    _ => {}
+                }
+                // PID 1 could not leave its cgroups, or is gone without a word: its exit ends
+                // the run.
+                exit_chan = None;
+            }
         };
-        container.reaped = true;
         drop(container);
         Ok(Outcome {
             code: status.code(),
@@ -554,16 +621,35 @@ struct Container {
     cgroups: Cgroups,
     /// PID 1 was waited for.
     reaped: bool,
+    /// PID 1 reported the workload's end and left the cgroups: it is exiting by itself, and
+    /// is reaped later (see [`reap_released`]).
+    released: bool,
 }
 
 impl Drop for Container {
-    /// Kills and reaps PID 1 unless it was reaped (the kernel kills the rest of its PID
-    /// namespace with it); then the cgroups, now empty, go with `cgroups`.
+    /// Kills and reaps PID 1 unless it was reaped or released (the kernel kills the rest of
+    /// its PID namespace with it); then the cgroups, now empty, go with `cgroups`.
     fn drop(&mut self) {
-        if !self.reaped {
+        if self.released {
+            if let Ok(mut pids) = RELEASED.lock() {
+                pids.push(self.pid);
+            }
+        } else if !self.reaped {
             let _ = sys::kill(self.pid, libc::SIGKILL);
             let _ = sys::waitpid(self.pid, false);
         }
+    }
+}
+
+/// PIDs 1 released by earlier runs of this process and not reaped yet.
+static RELEASED: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Reaps the PIDs 1 of earlier runs that have finished exiting (without waiting for the
+/// others). Every run calls it first; a process that exits leaves them to the system, as
+/// bwrap does.
+fn reap_released() {
+    if let Ok(mut pids) = RELEASED.lock() {
+        pids.retain(|&pid| matches!(sys::waitpid(pid, true), Ok(None)));
     }
 }
 
@@ -700,7 +786,12 @@ fn container_main(plan: &Plan) -> ! {
                 // Never dropped: this process leaves through exit_now.
                 let _ = sys::close_range(fd, fd);
             }
-            sys::exit_now(init::supervise(workload));
+            let code = init::supervise(workload);
+            let left_cgroups = init::leave(plan.cgroup_leave.as_deref());
+            if let Ok(bytes) = serde_json::to_vec(&Message::Exited { code, left_cgroups }) {
+                let _ = Linux.send(plan.exit_chan.as_fd(), &bytes);
+            }
+            sys::exit_now(code);
         }
         Err(err) => {
             send(

@@ -1,9 +1,11 @@
-//! Compiles a [`SeccompProfile`] (the IR of `profile.rs`) into BPF programs with seccompiler.
+//! Compiles a [`SeccompProfile`] (the IR of `profile.rs`) into one BPF program with
+//! seccompiler.
 //!
 //! seccompiler's filters have exactly two outcomes (match / mismatch), so a profile with several
-//! actions becomes a *stack* of filters. The kernel runs every installed filter and keeps the
-//! most restrictive action (KILL > TRAP > ERRNO > LOG > ALLOW); between equally strict actions
-//! the most recently installed filter wins (`seccomp_run_filters` in kernel/seccomp.c). So:
+//! actions is first built as a *stack* of filters, as the kernel would run them: every installed
+//! filter runs and the most restrictive action wins (KILL > TRAP > ERRNO > LOG > ALLOW); between
+//! equally strict actions the most recently installed filter wins (`seccomp_run_filters` in
+//! kernel/seccomp.c). The stack, in installation order:
 //!
 //! 1. one filter per explicit non-default action (e.g. `clone3` → ENOSYS): its calls → that
 //!    action, everything else → allow;
@@ -12,8 +14,12 @@
 //!    the process on any other architecture (i386 `int 0x80`, …);
 //! 3. last, the allowlist: listed calls (with their argument conditions) → allow, else the
 //!    default. It also lets through the calls of step 1, so their own action is the one that
-//!    remains. Installing it last keeps `seccomp(2)` callable while the stack is built, even
-//!    for a profile that denies it.
+//!    remains.
+//!
+//! The stack is then chained into one program ([`chain`]): the filters in the order the kernel
+//! would let them win, each one's "allow" jumping to the next, so the first verdict that is not
+//! "allow" is the stack's. One filter is one `seccomp(2)` call, one JIT compilation and one
+//! program run per system call instead of three.
 
 use std::collections::BTreeMap;
 
@@ -263,9 +269,96 @@ fn range_prefix(arch: TargetArch, allowed: &[i64]) -> BpfProgram {
     program
 }
 
-/// Compiles `profile` into the stack of programs described in the module docs.
+/// Compiles `profile` into the program described in the module docs.
 pub fn compile(profile: &SeccompProfile) -> Result<CompiledFilter, SeccompError> {
     let arch = target_arch()?;
+    let stack = stack(profile, arch)?;
+    // The order in which the kernel lets the filters' verdicts win: x32 killer (KILL) first,
+    // then the action filters by precedence (between equal ones, the later installed first),
+    // the allowlist last. Too long for one filter (a large custom profile): the stack as is.
+    let mut order: Vec<usize> = (0..stack.len()).collect();
+    order.sort_by_key(|&i| (stack[i].0, std::cmp::Reverse(i)));
+    let programs = chain(order.iter().map(|&i| &stack[i].1))
+        .map(|one| vec![one])
+        .unwrap_or_else(|| stack.into_iter().map(|(_, p)| p).collect());
+    let allowed = profile
+        .rules
+        .iter()
+        .filter(|r| r.action == Action::Allow)
+        .count();
+    let summary = format!(
+        "{}: default {:?}, {} allow rules, {} explicit deny rules, other architectures and x32 killed{}",
+        profile.origin,
+        profile.default_action,
+        allowed,
+        profile.rules.len() - allowed,
+        if profile.unknown_syscalls.is_empty() {
+            String::new()
+        } else {
+            format!(", {} names unknown on this architecture skipped", profile.unknown_syscalls.len())
+        }
+    );
+    Ok(CompiledFilter { programs, summary })
+}
+
+/// Where a filter's verdict ranks when the kernel combines a stack (0 wins over everything):
+/// the x32 killer and the arch checks kill; the allowlist's default can be anything, but it
+/// only decides calls no action filter matched, so it goes last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    X32,
+    Action(u8),
+    Allowlist,
+}
+
+fn precedence(action: Action) -> u8 {
+    match action {
+        Action::KillProcess => 0,
+        Action::KillThread => 1,
+        Action::Trap => 2,
+        Action::Errno(_) => 3,
+        Action::Log => 4,
+        Action::Allow => 5,
+    }
+}
+
+/// Most seccomp filters the kernel accepts in one program (`BPF_MAXINSNS`).
+const MAX_INSNS: usize = 4096;
+
+/// One program running `programs` in turn: in every one but the last, "allow" jumps to the
+/// start of the next; any other verdict is final. `None` when the result is too long.
+fn chain<'a>(programs: impl Iterator<Item = &'a BpfProgram>) -> Option<BpfProgram> {
+    let programs: Vec<&BpfProgram> = programs.collect();
+    let mut one = BpfProgram::new();
+    for (n, program) in programs.iter().enumerate() {
+        let last = n + 1 == programs.len();
+        for (i, ins) in program.iter().enumerate() {
+            if !last && ins.code == RET_K && ins.k == libc::SECCOMP_RET_ALLOW {
+                // To just past this program's end; the offset counts from the next instruction.
+                one.push(seccompiler::sock_filter {
+                    code: JA,
+                    jt: 0,
+                    jf: 0,
+                    k: u32::try_from(program.len() - i - 1).ok()?,
+                });
+            } else {
+                one.push(seccompiler::sock_filter {
+                    code: ins.code,
+                    jt: ins.jt,
+                    jf: ins.jf,
+                    k: ins.k,
+                });
+            }
+        }
+    }
+    (one.len() <= MAX_INSNS).then_some(one)
+}
+
+/// The stack of the module docs, in installation order, each filter with its [`Rank`].
+fn stack(
+    profile: &SeccompProfile,
+    arch: TargetArch,
+) -> Result<Vec<(Rank, BpfProgram)>, SeccompError> {
     let mut programs = Vec::new();
     let build = |rules, mismatch: Action, on_match: Action| -> Result<BpfProgram, SeccompError> {
         let filter = SeccompFilter::new(
@@ -295,15 +388,17 @@ pub fn compile(profile: &SeccompProfile) -> Result<CompiledFilter, SeccompError>
     others.dedup();
     for action in &others {
         let rules = rule_map(profile.rules.iter().filter(|r| r.action == *action))?;
-        programs.push(build(rules, Action::Allow, *action)?);
+        programs.push((
+            Rank::Action(precedence(*action)),
+            build(rules, Action::Allow, *action)?,
+        ));
     }
     // 2. x32 calls are killed.
     if arch == TargetArch::x86_64 {
-        programs.push(x32_filter());
+        programs.push((Rank::X32, x32_filter()));
     }
-    // 3. The allowlist, last: until it is installed `seccomp(2)` stays callable even when the
-    //    profile denies it. It lets through the calls that have an explicit action of their own
-    //    (with the same conditions), so that action, not the default, is what the kernel
+    // 3. The allowlist, last. It lets through the calls that have an explicit action of their
+    //    own (with the same conditions), so that action, not the default, is what the kernel
     //    returns for them (clone3 → ENOSYS, not EPERM). Absent when the default allows.
     if profile.default_action != Action::Allow {
         let rules = rule_map(
@@ -319,26 +414,9 @@ pub fn compile(profile: &SeccompProfile) -> Result<CompiledFilter, SeccompError>
             rules.into_iter().partition(|(_, chain)| chain.is_empty());
         let mut program = range_prefix(arch, &always.into_keys().collect::<Vec<_>>());
         program.extend(build(conditional, profile.default_action, Action::Allow)?);
-        programs.push(program);
+        programs.push((Rank::Allowlist, program));
     }
-    let allowed = profile
-        .rules
-        .iter()
-        .filter(|r| r.action == Action::Allow)
-        .count();
-    let summary = format!(
-        "{}: default {:?}, {} allow rules, {} explicit deny rules, other architectures and x32 killed{}",
-        profile.origin,
-        profile.default_action,
-        allowed,
-        profile.rules.len() - allowed,
-        if profile.unknown_syscalls.is_empty() {
-            String::new()
-        } else {
-            format!(", {} names unknown on this architecture skipped", profile.unknown_syscalls.len())
-        }
-    );
-    Ok(CompiledFilter { programs, summary })
+    Ok(programs)
 }
 
 #[cfg(test)]
@@ -346,17 +424,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_profile_compiles_to_a_stack_of_filters() {
+    fn the_default_profile_compiles_to_one_program() {
         let profile = SeccompProfile::builtin_default().expect("default");
         let compiled = compile(&profile).expect("compile");
-        // ENOSYS for clone3, x32 killer, allowlist
-        assert_eq!(compiled.programs.len(), 3);
-        assert_eq!(compiled.programs[1].len(), 7);
-        assert!(compiled.programs[2].len() > compiled.programs[0].len());
-        assert!(compiled
-            .programs
-            .iter()
-            .all(|p| !p.is_empty() && p.len() < 4096));
+        assert_eq!(compiled.programs.len(), 1);
+        // The stack it chains: ENOSYS for clone3, x32 killer, allowlist.
+        let stack = stack(&profile, target_arch().expect("arch")).expect("stack");
+        assert_eq!(stack.len(), 3);
+        assert_eq!(stack[1].1.len(), 7);
+        assert_eq!(
+            compiled.programs[0].len(),
+            stack.iter().map(|(_, p)| p.len()).sum::<usize>()
+        );
         assert!(compiled.summary.contains("x32 killed"));
     }
 
@@ -375,8 +454,9 @@ mod tests {
             assert_eq!(a.len(), b.len());
         }
         assert!(CompiledFilter::from_bytes(&bytes, b"key 2").is_none());
-        // Truncated anywhere (even at a program boundary), or with bytes after it: refused.
-        for cut in [3, 8 * 134 + 8, 8 * 141 + 16, bytes.len() / 2] {
+        // Truncated anywhere (even right before the instructions), or with bytes after it:
+        // refused.
+        for cut in [3, 8, 8 * compiled.programs[0].len(), bytes.len() / 2] {
             assert!(
                 CompiledFilter::from_bytes(&bytes[..bytes.len() - cut], b"key 1").is_none(),
                 "cut {cut}"
@@ -415,12 +495,73 @@ mod tests {
         }
     }
 
+    /// What the kernel returns for a stack of filters: every one runs, the most restrictive
+    /// action wins, and between equal ones the most recently installed (`seccomp_run_filters`).
+    fn eval_stack(stack: &[BpfProgram], data: &[u32; 16]) -> u32 {
+        let action = |ret: u32| (ret & 0xffff_0000) as i32;
+        let mut verdict = None;
+        for program in stack.iter().rev() {
+            let ret = eval(program, data);
+            match verdict {
+                Some(v) if action(ret) >= action(v) => {}
+                _ => verdict = Some(ret),
+            }
+        }
+        verdict.expect("a program")
+    }
+
+    /// The chained program returns what the kernel would for the stack, for every number, with
+    /// and without arguments, on this and another architecture and for x32: for the default
+    /// profile and for one with every action (two errnos, a trap, a log, a kill).
+    #[test]
+    fn one_chained_program_decides_like_the_stack_of_filters() {
+        let several = r#"{"about":"every action","default_action":{"errno":"EPERM"},"groups":[
+            {"reason":"a","action":"allow","syscalls":["read","write","close","personality"]},
+            {"reason":"b","action":{"errno":"ENOSYS"},"syscalls":["clone3","openat"]},
+            {"reason":"c","action":"trap","syscalls":["uname"]},
+            {"reason":"d","action":"log","syscalls":["getpid"]},
+            {"reason":"e","action":"kill_thread","syscalls":["kexec_load"]},
+            {"reason":"f","action":{"errno":"EACCES"},"syscalls":["mkdir"]}]}"#;
+        let ctx = crate::profile::ProfileContext::current(&[]);
+        let profiles = [
+            SeccompProfile::builtin_default().expect("default"),
+            SeccompProfile::from_json("several.json", several, &ctx).expect("several"),
+        ];
+        let arch = target_arch().expect("arch");
+        for profile in &profiles {
+            let stack: Vec<BpfProgram> = stack(profile, arch)
+                .expect("stack")
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            let compiled = compile(profile).expect("compile");
+            assert_eq!(compiled.programs.len(), 1, "{}", profile.origin);
+            let one = &compiled.programs[0];
+            let native = audit_arch(arch);
+            for nr in (0..600u32).chain([0x4000_0000, 0x4000_0001, u32::MAX]) {
+                for args in [[0u32; 12], [1; 12], [u32::MAX; 12], [0x7e020000; 12]] {
+                    for arch_value in [native, 0x4000_0003] {
+                        let mut data = [0u32; 16];
+                        data[0] = nr;
+                        data[1] = arch_value;
+                        data[4..].copy_from_slice(&args);
+                        assert_eq!(
+                            eval(one, &data),
+                            eval_stack(&stack, &data),
+                            "{}: nr {nr} arch {arch_value:#x} args {args:?}",
+                            profile.origin
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// The range prefix decides exactly as seccompiler's per-number rules did, for every
     /// number, with and without arguments, and on another architecture; and it is far shorter.
     #[test]
     fn the_allowlist_with_ranges_decides_like_per_number_rules() {
         let profile = SeccompProfile::builtin_default().expect("default");
-        let compiled = compile(&profile).expect("compile");
         let arch = target_arch().expect("arch");
         let others: Vec<Action> = profile
             .rules
@@ -443,7 +584,8 @@ mod tests {
         )
         .and_then(BpfProgram::try_from)
         .expect("reference");
-        let ours = compiled.programs.last().expect("allowlist");
+        let stack = stack(&profile, arch).expect("stack");
+        let ours = &stack.last().expect("allowlist").1;
         assert!(
             ours.len() * 3 < reference.len(),
             "{} vs {}",

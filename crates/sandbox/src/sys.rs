@@ -1050,6 +1050,58 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> SysResult<bool> {
     }
 }
 
+/// `signalfd(2)` for `signals` (which must stay blocked), close-on-exec: they become readable
+/// as data, so one `poll` waits for them and for a descriptor.
+pub fn signal_fd(signals: &[i32]) -> SysResult<OwnedFd> {
+    let set = sigset(signals);
+    // SAFETY: `set` is valid; -1 asks for a new descriptor.
+    let fd = cvt("signalfd", unsafe {
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+    })?;
+    // SAFETY: the kernel just returned a new descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The number of the next signal queued on a [`signal_fd`] (blocks until there is one).
+pub fn read_signal(fd: BorrowedFd<'_>) -> SysResult<i32> {
+    // SAFETY: signalfd_siginfo is plain old data.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: `info` has room for the `size` bytes read into it.
+        let ret = unsafe { libc::read(fd.as_raw_fd(), (&raw mut info).cast(), size) };
+        match cvt("read(signalfd)", ret) {
+            Err(e) if e.errno == libc::EINTR => continue,
+            Err(e) => return Err(e),
+            Ok(n) if usize::try_from(n).ok() == Some(size) => {
+                return i32::try_from(info.ssi_signo)
+                    .map_err(|_| SysError::new("read(signalfd)", libc::EINVAL));
+            }
+            Ok(_) => return Err(SysError::new("read(signalfd)", libc::EIO)),
+        }
+    }
+}
+
+/// `poll(2)` for input on each of `fds`, without a time limit; which of them are readable
+/// (or hung up). An interruption returns none.
+pub fn poll_each(fds: &[BorrowedFd<'_>]) -> SysResult<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let count = libc::nfds_t::try_from(pfds.len()).unwrap_or(0);
+    // SAFETY: `pfds` holds `count` valid pollfds.
+    match cvt("poll", unsafe { libc::poll(pfds.as_mut_ptr(), count, -1) }) {
+        Ok(_) => Ok(pfds.iter().map(|p| p.revents != 0).collect()),
+        Err(e) if e.errno == libc::EINTR => Ok(vec![false; pfds.len()]),
+        Err(e) => Err(e),
+    }
+}
+
 /// `_exit(2)`: leaves without running destructors or atexit handlers (the forked copies of the
 /// launcher must not flush or free what belongs to the launcher).
 pub fn exit_now(code: i32) -> ! {

@@ -457,8 +457,9 @@ pub fn execute(args: RunArgs) -> Result<Status, CliError> {
             .map_err(|e| CliError::new("prepare the container", e))?;
         // The compiled built-in seccomp filter is cached beside the rootfs cache.
         let filter_cache = run_image::cache_root().ok().map(|r| r.join("seccomp"));
+        // The CLI exits right after the run: PID 1 may finish exiting on its own.
         Sandbox::with_filter_cache(spec, filter_cache.as_deref())
-            .map(|s| (s, summary))
+            .map(|s| (s.exiting_after_run(), summary))
             .map_err(|e| CliError::new("prepare the container", e))
     })();
     let (sandbox, image) = match started {

@@ -289,6 +289,50 @@ fn processes_named(needle: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The CLI's run ends when PID 1 reports the workload's end, before PID 1 has finished
+/// exiting: by then everything else in the container must be dead and the cgroups removed.
+#[test]
+fn when_the_run_ends_nothing_of_the_container_runs_and_its_cgroups_are_gone() {
+    let Some(()) = root_or_skip("when_the_run_ends_nothing_of_the_container_runs") else {
+        return;
+    };
+    let Some(image) = base_image() else { return };
+    let cache = tempfile::tempdir().expect("tempdir");
+    // A duration no other test uses, to find this container's sleeps.
+    let marker = "4321.5";
+    let script = format!("sleep {marker} & (sleep {marker} &) ; exit 3");
+    let child = Command::new(env!("CARGO_BIN_EXE_rharden"))
+        .args(["run", image.to_str().expect("utf-8"), "--"])
+        .args(["/bin/sh", "-c", &script])
+        .env("RHARDEN_CACHE_DIR", cache.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rharden");
+    let launcher = child.id();
+    let out = child.wait_with_output().expect("wait for rharden");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // Checked at once, not after a grace period: PID 1 killed and reaped the background
+    // sleeps (one of them an orphan) before reporting.
+    assert!(
+        processes_named(marker).is_empty(),
+        "still running: {:?}",
+        processes_named(marker)
+    );
+    let prefix = format!("rharden-{launcher}-");
+    let left: Vec<PathBuf> = ["pids", "cpu", "memory"]
+        .iter()
+        .filter_map(|c| std::fs::read_dir(format!("/sys/fs/cgroup/{c}/rharden")).ok())
+        .chain(std::fs::read_dir("/sys/fs/cgroup/rharden").ok())
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
 #[test]
 fn killing_rharden_kills_the_container_and_leaves_nothing() {
     let Some(()) = root_or_skip("killing_rharden_kills_the_container") else {
@@ -342,7 +386,7 @@ fn killing_rharden_kills_the_container_and_leaves_nothing() {
         "the container outlived rharden by a second: {:?}",
         processes_named(marker)
     );
-    // The launcher's mounts lived in its own mount namespace: none is left on the host.
+    // The launcher's mount trees were detached clones: none is left on the host.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(
         !mounts.contains(cache.path().to_str().expect("utf-8")),
