@@ -58,10 +58,16 @@ pub fn leave(leave_files: Option<&[OwnedFd]>) -> bool {
     let Some(files) = leave_files else {
         return false;
     };
-    // kill(-1) from PID 1 reaches every other process of its PID namespace.
-    let _ = sys::kill(-1, libc::SIGKILL);
     // An orphan is re-parented to PID 1 before its parent becomes a zombie, so once PID 1 has
-    // no child left, no other process of the namespace exists.
+    // no child left, no other process of the namespace exists. With none left already (the
+    // usual case), the kill is skipped: kill(-1) walks every process of the host.
+    match sys::waitpid(-1, true) {
+        Err(e) if e.errno == libc::ECHILD => {}
+        // kill(-1) from PID 1 reaches every other process of its PID namespace.
+        _ => {
+            let _ = sys::kill(-1, libc::SIGKILL);
+        }
+    }
     loop {
         match sys::waitpid(-1, false) {
             Ok(_) => continue,
