@@ -2,7 +2,7 @@
 //! regex only in a window around it (windows of one rule merge, so a file full of keywords is
 //! still one linear pass); candidates then pass placeholders, entropy and checksums.
 
-use crate::secrets::rules::{Checksum, RuleSet};
+use crate::secrets::rules::{self, Checksum, RuleSet};
 
 /// Bytes searched on each side of a keyword hit.
 pub const WINDOW: usize = 1024;
@@ -179,12 +179,39 @@ impl RuleSet {
 
     /// Path rules matching a normalised path.
     pub fn match_path<'a>(&'a self, path: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-        self.path_rules.iter().copied().filter(move |&i| {
-            self.rules[i].regex().is_some_and(|r| r.is_match(path))
-                && !self.rules[i]
-                    .allow
-                    .as_ref()
-                    .is_some_and(|a| a.is_match(path))
+        let set = self
+            .path_set
+            .get_or_init(|| {
+                let patterns: Vec<&str> = self
+                    .path_rules
+                    .iter()
+                    .map(|&i| self.rules[i].pattern())
+                    .collect();
+                rules::build_set(&patterns).ok()
+            })
+            .as_ref();
+        let matched: Vec<usize> = match set {
+            Some(set) => {
+                let mut found = regex_automata::PatternSet::new(set.pattern_len());
+                set.which_overlapping_matches(&regex_automata::Input::new(path), &mut found);
+                found
+                    .iter()
+                    .map(|p| self.path_rules[p.as_usize()])
+                    .collect()
+            }
+            // Over a size limit together: each on its own.
+            None => self
+                .path_rules
+                .iter()
+                .copied()
+                .filter(|&i| self.rules[i].regex().is_some_and(|r| r.is_match(path)))
+                .collect(),
+        };
+        matched.into_iter().filter(move |&i| {
+            !self.rules[i]
+                .allow
+                .as_ref()
+                .is_some_and(|a| a.is_match(path))
         })
     }
 }
@@ -264,6 +291,36 @@ mod tests {
         let r = rules();
         assert_eq!(r.match_path(b"root/.aws/credentials").count(), 1);
         assert_eq!(r.match_path(b"root/.aws/credentials.bak").count(), 0);
+    }
+
+    /// The one regex of every path rule decides like each rule's own regex (and allow list),
+    /// on every built-in path rule's true- and false-positive cases.
+    #[test]
+    fn the_combined_path_regex_matches_like_each_path_rule() {
+        let set = RuleSet::builtin().expect("built-in rules");
+        let cases: Vec<&String> = set
+            .path_rules
+            .iter()
+            .flat_map(|&i| set.rules[i].tests.tp.iter().chain(&set.rules[i].tests.fp))
+            .collect();
+        assert!(cases.len() >= 2 * set.path_rules.len(), "{}", cases.len());
+        for case in cases {
+            let path = case.as_bytes();
+            let one_by_one: Vec<usize> = set
+                .path_rules
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    set.rules[i].regex().is_some_and(|r| r.is_match(path))
+                        && !set.rules[i]
+                            .allow
+                            .as_ref()
+                            .is_some_and(|a| a.is_match(path))
+                })
+                .collect();
+            let combined: Vec<usize> = set.match_path(path).collect();
+            assert_eq!(combined, one_by_one, "{case}");
+        }
     }
 
     #[test]

@@ -134,6 +134,23 @@ impl LazyRegex {
     }
 }
 
+/// `patterns` as one regex reporting every pattern that matches (`MatchKind::All`, for
+/// `which_overlapping_matches`), configured as [`build`] does.
+pub(crate) fn build_set(patterns: &[&str]) -> Result<Regex, Box<meta::BuildError>> {
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .match_kind(regex_automata::MatchKind::All)
+                .onepass(false)
+                .backtrack(false)
+                .utf8_empty(false)
+                .hybrid_cache_capacity(REGEX_CACHE_BYTES),
+        )
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .build_many(patterns)
+        .map_err(Box::new)
+}
+
 fn build(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
     // Secrets are ASCII: ASCII classes (`\w`, `\s`, case folding) keep each compiled regex
     // small (Unicode ones made the rule set take tens of MiB); a small lazy-DFA cache per regex
@@ -159,6 +176,11 @@ impl Rule {
     pub fn regex(&self) -> Option<&Regex> {
         self.pattern.get()
     }
+
+    /// The regex text.
+    pub(crate) fn pattern(&self) -> &str {
+        &self.pattern.pattern
+    }
 }
 
 /// A rules file that cannot be used, with the file and the JSON pointer of the problem.
@@ -182,6 +204,9 @@ pub struct RuleSet {
     /// For each keyword pattern, the content rules that use it.
     pub(crate) keyword_rules: Vec<Vec<usize>>,
     pub(crate) path_rules: Vec<usize>,
+    /// Every path rule's regex as one multi-pattern regex (pattern `n` = `path_rules[n]`),
+    /// built on first use: one compile and one search per path instead of one per rule.
+    pub(crate) path_set: OnceLock<Option<Regex>>,
 }
 
 /// `rules[12].regex` (serde_path_to_error) as a JSON pointer: `/rules/12/regex`.
@@ -342,6 +367,7 @@ impl RuleSet {
             keywords,
             keyword_rules,
             path_rules,
+            path_set: OnceLock::new(),
         })
     }
 }
