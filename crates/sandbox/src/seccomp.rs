@@ -495,6 +495,27 @@ mod tests {
         }
     }
 
+    /// `seccomp_data` words for every number below 600 and three x32/out-of-range ones, each
+    /// with four argument patterns, on this architecture and on another one.
+    fn inputs(arch: TargetArch) -> impl Iterator<Item = [u32; 16]> {
+        let native = audit_arch(arch);
+        (0..600u32)
+            .chain([0x4000_0000, 0x4000_0001, u32::MAX])
+            .flat_map(move |nr| {
+                [[0u32; 12], [1; 12], [u32::MAX; 12], [0x7e020000; 12]]
+                    .into_iter()
+                    .flat_map(move |args| {
+                        [native, 0x4000_0003].into_iter().map(move |arch_value| {
+                            let mut data = [0u32; 16];
+                            data[0] = nr;
+                            data[1] = arch_value;
+                            data[4..].copy_from_slice(&args);
+                            data
+                        })
+                    })
+            })
+    }
+
     /// What the kernel returns for a stack of filters: every one runs, the most restrictive
     /// action wins, and between equal ones the most recently installed (`seccomp_run_filters`).
     fn eval_stack(stack: &[BpfProgram], data: &[u32; 16]) -> u32 {
@@ -537,22 +558,13 @@ mod tests {
             let compiled = compile(profile).expect("compile");
             assert_eq!(compiled.programs.len(), 1, "{}", profile.origin);
             let one = &compiled.programs[0];
-            let native = audit_arch(arch);
-            for nr in (0..600u32).chain([0x4000_0000, 0x4000_0001, u32::MAX]) {
-                for args in [[0u32; 12], [1; 12], [u32::MAX; 12], [0x7e020000; 12]] {
-                    for arch_value in [native, 0x4000_0003] {
-                        let mut data = [0u32; 16];
-                        data[0] = nr;
-                        data[1] = arch_value;
-                        data[4..].copy_from_slice(&args);
-                        assert_eq!(
-                            eval(one, &data),
-                            eval_stack(&stack, &data),
-                            "{}: nr {nr} arch {arch_value:#x} args {args:?}",
-                            profile.origin
-                        );
-                    }
-                }
+            for data in inputs(arch) {
+                assert_eq!(
+                    eval(one, &data),
+                    eval_stack(&stack, &data),
+                    "{}: seccomp_data {data:x?}",
+                    profile.origin
+                );
             }
         }
     }
@@ -592,21 +604,12 @@ mod tests {
             ours.len(),
             reference.len()
         );
-        let native = audit_arch(arch);
-        for nr in (0..600u32).chain([0x4000_0000, 0x4000_0001, u32::MAX]) {
-            for args in [[0u32; 12], [1; 12], [u32::MAX; 12], [0x7e020000; 12]] {
-                for arch_value in [native, 0x4000_0003] {
-                    let mut data = [0u32; 16];
-                    data[0] = nr;
-                    data[1] = arch_value;
-                    data[4..].copy_from_slice(&args);
-                    assert_eq!(
-                        eval(ours, &data),
-                        eval(&reference, &data),
-                        "nr {nr} arch {arch_value:#x} args {args:?}"
-                    );
-                }
-            }
+        for data in inputs(arch) {
+            assert_eq!(
+                eval(ours, &data),
+                eval(&reference, &data),
+                "seccomp_data {data:x?}"
+            );
         }
     }
 }

@@ -289,6 +289,21 @@ fn processes_named(needle: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The cgroups of the launcher with pid `launcher` (`rharden/rharden-<pid>-…`), in the v1
+/// hierarchies rharden uses and in the v2 one.
+fn launcher_cgroups(launcher: u32) -> Vec<PathBuf> {
+    let prefix = format!("rharden-{launcher}-");
+    ["pids", "cpu", "memory"]
+        .iter()
+        .filter_map(|c| std::fs::read_dir(format!("/sys/fs/cgroup/{c}/rharden")).ok())
+        .chain(std::fs::read_dir("/sys/fs/cgroup/rharden").ok())
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
 /// The CLI's run ends when PID 1 reports the workload's end, before PID 1 has finished
 /// exiting: by then everything else in the container must be dead and the cgroups removed.
 #[test]
@@ -320,16 +335,7 @@ fn when_the_run_ends_nothing_of_the_container_runs_and_its_cgroups_are_gone() {
         "still running: {:?}",
         processes_named(marker)
     );
-    let prefix = format!("rharden-{launcher}-");
-    let left: Vec<PathBuf> = ["pids", "cpu", "memory"]
-        .iter()
-        .filter_map(|c| std::fs::read_dir(format!("/sys/fs/cgroup/{c}/rharden")).ok())
-        .chain(std::fs::read_dir("/sys/fs/cgroup/rharden").ok())
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect();
+    let left = launcher_cgroups(launcher);
     assert!(left.is_empty(), "cgroups left: {left:?}");
 }
 
@@ -362,18 +368,7 @@ fn killing_rharden_kills_the_container_and_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(!sleeps.is_empty(), "the container never started");
-    let cgroup = format!("rharden-{launcher}-");
-    let cgroup_dirs = || -> Vec<PathBuf> {
-        ["pids", "cpu"]
-            .iter()
-            .filter_map(|c| std::fs::read_dir(format!("/sys/fs/cgroup/{c}/rharden")).ok())
-            .chain(std::fs::read_dir("/sys/fs/cgroup/rharden").ok())
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&cgroup))
-            .map(|e| e.path())
-            .collect()
-    };
+    let cgroup_dirs = || launcher_cgroups(launcher);
     let created = cgroup_dirs();
     child.kill().expect("SIGKILL rharden");
     let _ = child.wait();

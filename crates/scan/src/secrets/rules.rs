@@ -134,38 +134,35 @@ impl LazyRegex {
     }
 }
 
-/// `patterns` as one regex reporting every pattern that matches (`MatchKind::All`, for
-/// `which_overlapping_matches`), configured as [`build`] does.
-pub(crate) fn build_set(patterns: &[&str]) -> Result<Regex, Box<meta::BuildError>> {
-    meta::Builder::new()
+/// The configuration of every secret regex. Secrets are ASCII: ASCII classes (`\w`, `\s`, case
+/// folding) keep each compiled regex small (Unicode ones made the rule set take tens of MiB); a
+/// small lazy-DFA cache per regex and thread keeps hundreds of them bounded. Compiling is most
+/// of a small image's scan, so only the lazy DFA (with its literal prefilter: 6-9 % less CPU on
+/// the Debian images) and the PikeVM (groups, resolved only for the rare actual match) are built.
+fn builder(config: meta::Config) -> meta::Builder {
+    let mut builder = meta::Builder::new();
+    builder
         .configure(
-            meta::Config::new()
-                .match_kind(regex_automata::MatchKind::All)
+            config
                 .onepass(false)
                 .backtrack(false)
                 .utf8_empty(false)
                 .hybrid_cache_capacity(REGEX_CACHE_BYTES),
         )
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax::Config::new().unicode(false).utf8(false));
+    builder
+}
+
+/// `patterns` as one regex reporting every pattern that matches (`MatchKind::All`, for
+/// `which_overlapping_matches`).
+pub(crate) fn build_set(patterns: &[&str]) -> Result<Regex, Box<meta::BuildError>> {
+    builder(meta::Config::new().match_kind(regex_automata::MatchKind::All))
         .build_many(patterns)
         .map_err(Box::new)
 }
 
 fn build(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
-    // Secrets are ASCII: ASCII classes (`\w`, `\s`, case folding) keep each compiled regex
-    // small (Unicode ones made the rule set take tens of MiB); a small lazy-DFA cache per regex
-    // and thread keeps hundreds of them bounded. Compiling is most of a small image's scan, so
-    // only the lazy DFA (with its literal prefilter: 6-9 % less CPU on the Debian images) and the
-    // PikeVM (groups, resolved only for the rare actual match) are built.
-    meta::Builder::new()
-        .configure(
-            meta::Config::new()
-                .onepass(false)
-                .backtrack(false)
-                .utf8_empty(false)
-                .hybrid_cache_capacity(REGEX_CACHE_BYTES),
-        )
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+    builder(meta::Config::new())
         .build(pattern)
         .map_err(Box::new)
 }
