@@ -12,11 +12,8 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
-    let status = match commands::dispatch(cli.command) {
+    let status = match commands::dispatch(args::parse()) {
         Ok(status) => status,
         Err(err) => {
             exit::report_error(&err);

@@ -65,6 +65,24 @@ fn launcher_gone(name: &str) -> Option<bool> {
     }
 }
 
+/// Removes the cgroups that launchers killed without cleaning up left behind, in every
+/// controller this runtime uses (not only the ones a run asks for). Housekeeping: a launcher
+/// calls it while its container sets itself up, off the path of the start.
+pub fn remove_stale_cgroups() {
+    let mut swept: Vec<PathBuf> = Vec::new();
+    for controller in ["pids", "memory", "cpu"] {
+        if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) =
+            find_controller(controller)
+        {
+            let parent = root.join("rharden");
+            if !swept.contains(&parent) {
+                remove_stale(&parent);
+                swept.push(parent);
+            }
+        }
+    }
+}
+
 /// Removes the cgroups of launchers that died without cleaning up (killed with SIGKILL: their
 /// container died with them through the parent-death signal, so the cgroup is empty). One whose
 /// launcher still runs is never touched, and `rmdir` refuses a cgroup that still has processes.
@@ -167,23 +185,6 @@ impl Cgroups {
     /// joins them through [`Cgroups::take_self_join`] and [`Cgroups::join`].
     pub fn create(name: &str, limits: &Limits) -> (Self, CgroupOutcome) {
         let mut cg = Cgroups::default();
-        // Leftovers of killed launchers, in every controller this runtime uses (not only the
-        // ones this run asks for).
-        // Each controller is looked up once (reads of cgroupfs files, on every start).
-        let mounts: Vec<(&str, Option<ControllerMount>)> = ["pids", "memory", "cpu"]
-            .into_iter()
-            .map(|c| (c, find_controller(c)))
-            .collect();
-        let mut swept: Vec<PathBuf> = Vec::new();
-        for (_, mount) in &mounts {
-            if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) = mount {
-                let parent = root.join("rharden");
-                if !swept.contains(&parent) {
-                    remove_stale(&parent);
-                    swept.push(parent);
-                }
-            }
-        }
         let mut done = Vec::new();
         let mut failed = Vec::new();
         let requests: Vec<(&str, u64)> = [
@@ -195,11 +196,8 @@ impl Cgroups {
         .filter_map(|(c, v)| v.map(|v| (c, v)))
         .collect();
         for (controller, value) in &requests {
-            let mount = mounts
-                .iter()
-                .find(|(c, _)| c == controller)
-                .and_then(|(_, m)| m.clone());
-            match cg.apply(name, controller, mount, *value) {
+            // Only the requested controllers are looked up (reads of cgroupfs files).
+            match cg.apply(name, controller, find_controller(controller), *value) {
                 Ok(detail) => done.push(detail),
                 Err(why) => failed.push(format!("{controller} limit {value} not applied: {why}")),
             }

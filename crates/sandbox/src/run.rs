@@ -491,6 +491,9 @@ impl Sandbox {
             return Err(err);
         }
 
+        // Housekeeping while the container builds itself: the cgroups of killed launchers.
+        limits::remove_stale_cgroups();
+
         // Read what the container reports until the channel closes (the workload's execve
         // closes it, being O_CLOEXEC) or PID 1 gives up.
         let mut failure = None;
