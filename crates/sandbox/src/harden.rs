@@ -862,14 +862,19 @@ fn rlimit_name(resource: u32) -> &'static str {
     }
 }
 
-/// Resolves `argv[0]` like `execvp`, in the container: tries each `PATH` entry, and returns
-/// the most telling error (ENOENT only if every candidate was missing).
-pub fn exec_workload<S: Syscalls>(sys: &S, argv: &[CString], envp: &[CString]) -> SysError {
+/// Starts the workload, resolving `argv[0]` like `execvp` in the container: tries each `PATH`
+/// entry, and returns its pid, or the most telling error (ENOENT only if every candidate was
+/// missing).
+pub fn spawn_workload<S: Syscalls>(
+    sys: &S,
+    argv: &[CString],
+    envp: &[CString],
+) -> Result<i32, SysError> {
     let Some(program) = argv.first() else {
-        return SysError::new("execve", libc::ENOENT);
+        return Err(SysError::new("execve", libc::ENOENT));
     };
     if program.as_bytes().contains(&b'/') {
-        return sys.execve(program, argv, envp);
+        return sys.spawn(program, argv, envp);
     }
     let path = envp
         .iter()
@@ -883,14 +888,14 @@ pub fn exec_workload<S: Syscalls>(sys: &S, argv: &[CString], envp: &[CString]) -
         let Ok(candidate) = CString::new(candidate) else {
             continue;
         };
-        let err = sys.execve(&candidate, argv, envp);
-        match err.errno {
-            libc::ENOENT | libc::ENOTDIR => {}
-            libc::EACCES => best = err,
-            _ => return err,
+        match sys.spawn(&candidate, argv, envp) {
+            Ok(pid) => return Ok(pid),
+            Err(err) if matches!(err.errno, libc::ENOENT | libc::ENOTDIR) => {}
+            Err(err) if err.errno == libc::EACCES => best = err,
+            Err(err) => return Err(err),
         }
     }
-    best
+    Err(best)
 }
 
 /// The exit code for an exec failure: 127 not found, 126 found but not executable.
@@ -1082,11 +1087,11 @@ mod tests {
         let sys = Recorder::default();
         let argv = vec![CString::from(c"sh")];
         let envp = vec![CString::from(c"PATH=/usr/bin:/bin")];
-        let err = exec_workload(&sys, &argv, &envp);
+        let err = spawn_workload(&sys, &argv, &envp).expect_err("nothing to run");
         assert_eq!(exec_failure_code(err), 127);
         assert_eq!(
             *sys.calls.borrow(),
-            ["execve(/usr/bin/sh)", "execve(/bin/sh)"]
+            ["spawn(/usr/bin/sh)", "spawn(/bin/sh)"]
         );
         assert_eq!(
             exec_failure_code(SysError::new("execve", libc::EACCES)),

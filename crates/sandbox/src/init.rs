@@ -25,7 +25,7 @@ pub fn waited_signals() -> Vec<i32> {
 }
 
 /// Waits for `workload`, forwarding and reaping. The signals in [`waited_signals`] must be
-/// blocked (they are, since before the fork, so none is lost). Returns the exit code.
+/// blocked (they are, since before the spawn, so none is lost). Returns the exit code.
 pub fn supervise(workload: i32) -> i32 {
     let signals = waited_signals();
     loop {

@@ -7,7 +7,7 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 
 use crate::enforcement::Level;
 use crate::landlock::{LandlockError, LandlockOutcome, LandlockPlan};
-use crate::sys::{Fork, SysError, SysResult, Syscalls};
+use crate::sys::{SysError, SysResult, Syscalls};
 
 /// Records each call as `name(args)`.
 #[derive(Debug, Default)]
@@ -217,12 +217,8 @@ impl Syscalls for Recorder {
         self.log("peer_alive".into());
         Ok(true)
     }
-    fn fork(&self) -> SysResult<Fork> {
-        self.log("fork".into());
-        Ok(Fork::Parent(2))
-    }
-    fn execve(&self, path: &CStr, _argv: &[CString], _envp: &[CString]) -> SysError {
-        self.log(format!("execve({})", s(path)));
-        SysError::new("execve", libc::ENOENT)
+    fn spawn(&self, path: &CStr, _argv: &[CString], _envp: &[CString]) -> SysResult<i32> {
+        self.log(format!("spawn({})", s(path)));
+        Err(SysError::new("execve", libc::ENOENT))
     }
 }

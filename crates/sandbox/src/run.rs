@@ -2,7 +2,7 @@
 //! namespaces, maps its ids, limits it, releases it, and waits for it while forwarding signals.
 //!
 //! The host `rharden` binary is never re-executed inside the container (CVE-2019-5736): the
-//! container's PID 1 is a *fork* of the launcher that hardens itself and then forks and
+//! container's PID 1 is a *fork* of the launcher that hardens itself and then spawns and
 //! `execve`s the workload from the container's own filesystem.
 
 use std::ffi::CString;
@@ -737,7 +737,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The container's PID 1: harden, report, fork the workload, supervise it. Never returns.
+/// The container's PID 1: harden, report, spawn the workload, supervise it. Never returns.
 fn container_main(plan: &Plan) -> ! {
     let sys = Linux;
     let mut report = Report::default();
@@ -751,7 +751,7 @@ fn container_main(plan: &Plan) -> ! {
         sys::exit_now(125);
     }
     send(plan, &Message::Report { report });
-    // Block before forking, so no forwarded signal or SIGCHLD is lost before supervise().
+    // Block before spawning, so no forwarded signal or SIGCHLD is lost before supervise().
     let signals = init::waited_signals();
     if let Err(err) = sys::set_sigmask(&signals, libc::SIG_BLOCK) {
         send(
@@ -762,10 +762,20 @@ fn container_main(plan: &Plan) -> ! {
         );
         sys::exit_now(125);
     }
-    match sys.fork() {
-        Ok(Fork::Child) => {
-            let _ = sys::set_sigmask(&[], libc::SIG_SETMASK);
-            let err = harden::exec_workload(&sys, &plan.argv, &plan.envp);
+    // Spawned, not forked: its child shares PID 1's memory until the execve (no copy of the
+    // page tables of this large process), and the execve's error comes back here.
+    let code = match harden::spawn_workload(&sys, &plan.argv, &plan.envp) {
+        Ok(workload) => {
+            // The channel closes when the workload's execve succeeds (O_CLOEXEC) and when this
+            // copy is gone.
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&plan.chan);
+            if let Ok(fd) = u32::try_from(fd) {
+                // Never dropped: this process leaves through exit_now.
+                let _ = sys::close_range(fd, fd);
+            }
+            init::supervise(workload)
+        }
+        Err(err) => {
             let code = harden::exec_failure_code(err);
             let program = plan
                 .argv
@@ -779,33 +789,14 @@ fn container_main(plan: &Plan) -> ! {
                     code,
                 },
             );
-            sys::exit_now(code);
+            code
         }
-        Ok(Fork::Parent(workload)) => {
-            // The channel closes when the workload's execve succeeds (O_CLOEXEC) and when this
-            // copy is gone.
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&plan.chan);
-            if let Ok(fd) = u32::try_from(fd) {
-                // Never dropped: this process leaves through exit_now.
-                let _ = sys::close_range(fd, fd);
-            }
-            let code = init::supervise(workload);
-            let left_cgroups = init::leave(plan.cgroup_leave.as_deref());
-            if let Ok(bytes) = serde_json::to_vec(&Message::Exited { code, left_cgroups }) {
-                let _ = Linux.send(plan.exit_chan.as_fd(), &bytes);
-            }
-            sys::exit_now(code);
-        }
-        Err(err) => {
-            send(
-                plan,
-                &Message::Failed {
-                    error: format!("failed to fork the workload: {err}"),
-                },
-            );
-            sys::exit_now(125);
-        }
+    };
+    let left_cgroups = init::leave(plan.cgroup_leave.as_deref());
+    if let Ok(bytes) = serde_json::to_vec(&Message::Exited { code, left_cgroups }) {
+        let _ = Linux.send(plan.exit_chan.as_fd(), &bytes);
     }
+    sys::exit_now(code);
 }
 
 #[cfg(test)]

@@ -268,10 +268,11 @@ pub trait Syscalls {
     fn join_cgroup(&self, tasks: BorrowedFd<'_>) -> SysResult<()>;
     /// Whether the other end of `chan` is still open (no hang-up pending).
     fn peer_alive(&self, chan: BorrowedFd<'_>) -> SysResult<bool>;
-    /// `fork(2)`.
-    fn fork(&self) -> SysResult<Fork>;
-    /// `execve(2)`; returns only on failure.
-    fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysError;
+    /// Starts `path` as a child with `argv` and `envp` and every signal unblocked. The child
+    /// shares this process's memory until its `execve` (`clone(CLONE_VM | CLONE_VFORK)`: no
+    /// copy of the page tables of this large process, as a `fork` makes) and reports that
+    /// `execve`'s error, which is returned here (the failed child already reaped).
+    fn spawn(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<i32>;
 }
 
 /// The real system calls.
@@ -705,18 +706,83 @@ impl Syscalls for Linux {
         cvt("setsid", unsafe { libc::setsid() }).map(|_| ())
     }
 
-    fn fork(&self) -> SysResult<Fork> {
-        fork()
-    }
-
-    fn execve(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysError {
+    fn spawn(&self, path: &CStr, argv: &[CString], envp: &[CString]) -> SysResult<i32> {
         let argv_ptrs = null_terminated(argv);
         let envp_ptrs = null_terminated(envp);
-        // SAFETY: `path` is NUL-terminated; both pointer arrays are NULL-terminated and point
-        // into `argv`/`envp`, which outlive the call.
-        unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-        SysError::new("execve", errno())
+        let failed = std::sync::atomic::AtomicI32::new(0);
+        let job = SpawnJob {
+            path: path.as_ptr(),
+            argv: argv_ptrs.as_ptr(),
+            envp: envp_ptrs.as_ptr(),
+            failed: &failed,
+        };
+        // The child's stack, 16-byte aligned at its top (stacks grow down).
+        let mut stack = vec![0u128; SPAWN_STACK / 16];
+        let top = stack.as_mut_ptr_range().end.cast::<libc::c_void>();
+        // SAFETY: `spawn_child` runs on `stack`, which outlives the child's use of it: with
+        // CLONE_VFORK this thread is suspended until the child has called execve or exited,
+        // and the child touches nothing of this process but `job` and its stack (raw system
+        // calls only: no allocation, no lock, no thread-local state but errno, which no
+        // other thread reads while this one is suspended). `job` and the pointer arrays it
+        // points to outlive the call.
+        let pid = unsafe {
+            libc::clone(
+                spawn_child,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                std::ptr::from_ref(&job).cast_mut().cast(),
+            )
+        };
+        if pid < 0 {
+            return Err(SysError::new("clone(CLONE_VM|CLONE_VFORK)", errno()));
+        }
+        drop(stack);
+        match failed.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => Ok(pid),
+            err => {
+                // The child exited right after its execve failed: reap it.
+                let _ = waitpid(pid, false);
+                Err(SysError::new("execve", err))
+            }
+        }
     }
+}
+
+/// What the child of [`Syscalls::spawn`] needs, prepared by its parent.
+struct SpawnJob<'a> {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// The execve's errno when it fails.
+    failed: &'a std::sync::atomic::AtomicI32,
+}
+
+/// Stack of the child of [`Syscalls::spawn`]: it only makes three system calls.
+const SPAWN_STACK: usize = 16 * 1024;
+
+/// The child of [`Syscalls::spawn`], sharing its parent's memory: unblocks every signal and
+/// executes the workload, or records why it could not and exits.
+extern "C" fn spawn_child(job: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `job` is the parent's `SpawnJob`, alive while the parent is suspended.
+    let job = unsafe { &*job.cast::<SpawnJob<'_>>() };
+    let empty = [0u64; 1];
+    // SAFETY: raw system calls on data that outlives them (see `SpawnJob`); a sigset of the
+    // kernel's size (8 bytes) is passed with that size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            empty.as_ptr(),
+            std::ptr::null::<u64>(),
+            8usize,
+        );
+        libc::syscall(libc::SYS_execve, job.path, job.argv, job.envp);
+    }
+    job.failed
+        .store(errno().max(1), std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: ends this child only (not the parent's other threads: there are none).
+    unsafe { libc::syscall(libc::SYS_exit, 127) };
+    127
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
@@ -1384,7 +1450,12 @@ pub mod probe {
 
     /// `execve(path, argv, [])`: returns only on failure, with the errno.
     pub fn exec(path: &CStr, argv: &[CString]) -> i32 {
-        Linux.execve(path, argv, &[]).errno
+        let argv_ptrs = null_terminated(argv);
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        // SAFETY: `path` is NUL-terminated; both pointer arrays are NULL-terminated and point
+        // into `argv` (or nothing), which outlives the call.
+        unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr()) };
+        errno()
     }
 
     /// `socket(AF_INET, SOCK_STREAM)` then `bind` to 127.0.0.1:`port` (0: any port).
