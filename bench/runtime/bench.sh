@@ -3,7 +3,7 @@
 # `rharden run` (every default on) side by side with bwrap, runc and crun, in one hyperfine run.
 #
 # Usage:  sudo bench/runtime/bench.sh [RHARDEN_BINARY]   (default: the release build, bench/rharden_path.sh)
-# Env:    RUNS (default 100), WARMUP (default 5), ROUNDS (default 5: rharden and bwrap alternate)
+# Env:    RUNS (default 100), WARMUP (default 5), ROUNDS (default 5: rharden alternates with bwrap, and with crun)
 # Needs:  apt-get install -y busybox-static bubblewrap runc crun hyperfine
 # Writes: bench/out/runtime/{*.json,*.csv,results.csv,env.txt} and prints medians and ratios.
 set -euo pipefail
@@ -39,50 +39,22 @@ hf() { # name command
     --export-csv "$OUT/$name.csv" --command-name "$name" "$*" >/dev/null
 }
 
-# rharden and bwrap, the pair the first target compares: ROUNDS hyperfine sessions of RUNS/ROUNDS runs
-# each, in alternating order (rharden first in odd rounds, bwrap first in even ones), their times pooled.
-# A host that drifts during the benchmark (other load; net namespaces the kernel is still freeing) then
-# weighs on both alike; one session per tool gave ratios that moved by ±0.2 from run to run.
-ROUNDS=${ROUNDS:-5}
+# rharden and bwrap, the pair the first target compares, timed in alternating rounds (pair.sh).
 RH_CMD="$RH run --rootfs $R -- /bin/true"
 BWRAP_CMD="bwrap --ro-bind $R / --proc /proc --dev /dev --unshare-all /bin/true"
 $RH_CMD >/dev/null 2>"$W/err" || die "rharden does not run: $RH_CMD -> $(cat "$W/err")"
 $BWRAP_CMD >/dev/null 2>"$W/err" || die "bwrap does not run: $BWRAP_CMD -> $(cat "$W/err")"
-for round in $(seq 1 "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then pair=(-n rharden "$RH_CMD" -n bwrap "$BWRAP_CMD")
-  else pair=(-n bwrap "$BWRAP_CMD" -n rharden "$RH_CMD"); fi
-  hyperfine -N --style basic --warmup "$WARMUP" --runs $(( (RUNS + ROUNDS - 1) / ROUNDS )) \
-    --export-json "$W/round-$round.json" "${pair[@]}" >/dev/null
-done
-# Pooled, in hyperfine's CSV columns (command,mean,stddev,median,user,system,min,max), seconds.
-python3 - "$OUT" "$W"/round-*.json <<'PY'
-import json, statistics, sys
-out, files = sys.argv[1], sys.argv[2:]
-pooled = {}
-for f in files:
-    for r in json.load(open(f))["results"]:
-        p = pooled.setdefault(r["command"], {"times": [], "user": [], "system": []})
-        p["times"] += r["times"]; p["user"].append(r["user"]); p["system"].append(r["system"])
-for name, p in pooled.items():
-    t = p["times"]
-    row = [statistics.mean(t), statistics.stdev(t), statistics.median(t),
-           statistics.mean(p["user"]), statistics.mean(p["system"]), min(t), max(t)]
-    with open(f"{out}/{name}.csv", "w") as csv:
-        csv.write("command,mean,stddev,median,user,system,min,max\n")
-        csv.write(",".join([name] + [repr(v) for v in row]) + "\n")
-    json.dump({"command": name, "times": t}, open(f"{out}/{name}.json", "w"))
-PY
+export RUNS WARMUP
+bash "$HERE/pair.sh" "$OUT" rharden "$RH_CMD" bwrap "$BWRAP_CMD"
 hf runc runc run -b "$B" rh-bench-runc
 # crun 1.8 refuses this host's hybrid cgroups ("cgroups in hybrid mode not supported"): it is
 # measured in a private mount namespace without the cgroup2 mount (the host is untouched), and
 # rharden is measured again in that same namespace for fairness.
 if ! crun run -b "$B" rh-bench-crun >/dev/null 2>&1; then
+  # crun and rharden alternate in that namespace too (pair.sh): the second target's pair.
   unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \
     crun run -b '$B' rh-bench-crun >/dev/null && \
-    hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json '$OUT/crun.json' --export-csv '$OUT/crun.csv' \
-      --command-name crun 'crun run -b $B rh-bench-crun' >/dev/null && \
-    hyperfine -N --style basic --warmup $WARMUP --runs $RUNS --export-json '$OUT/rharden-same-ns-as-crun.json' \
-      --export-csv '$OUT/rharden-same-ns-as-crun.csv' --command-name rharden-same-ns-as-crun '$RH run --rootfs $R -- /bin/true' >/dev/null"
+    bash '$HERE/pair.sh' '$OUT' crun 'crun run -b $B rh-bench-crun' rharden-same-ns-as-crun '$RH_CMD'"
 else
   hf crun crun run -b "$B" rh-bench-crun
 fi
@@ -100,3 +72,6 @@ echo
 for peer in bwrap runc crun; do
   awk -v a="$(med rharden)" -v b="$(med "$peer")" -v p="$peer" 'BEGIN { if (b > 0) printf "rharden / %s = %.2f\n", p, a / b }'
 done
+awk -v a="$(med rharden-same-ns-as-crun)" -v b="$(med crun)" \
+  'BEGIN { if (a > 0 && b > 0) printf "rharden / crun in the same namespace (the target) = %.2f\n", a / b }'
+

@@ -165,9 +165,10 @@ impl Sandbox {
         let filter = match (&spec.seccomp, cache) {
             (Seccomp::Default, Some(dir)) => {
                 let key = format!(
-                    "rharden-sandbox {} seccomp {:?}\nkernel {:?}\n{}",
+                    "rharden-sandbox {} seccomp {:?} compiler {}\nkernel {:?}\n{}",
                     env!("CARGO_PKG_VERSION"),
                     crate::seccomp::target_arch_name(),
+                    crate::seccomp::COMPILER_REVISION,
                     crate::profile::kernel_version(),
                     crate::profile::DEFAULT_PROFILE_JSON
                 );

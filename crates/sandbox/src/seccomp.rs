@@ -228,9 +228,14 @@ fn audit_arch(arch: TargetArch) -> u32 {
     }
 }
 
-/// The front of the allowlist: other architectures killed, then each run of consecutive
-/// always-allowed numbers checked as one range (`nr >= lo && nr <= hi` → allow). A number in no
-/// range falls through to the program appended after it (its own arch check and rules).
+/// The front of the allowlist: other architectures killed, then a binary search over the runs
+/// of consecutive always-allowed numbers (`nr >= lo && nr <= hi` → allow). A number in no run
+/// falls through to the program appended after it (its own arch check and rules).
+///
+/// A search, not a list: the kernel runs the filter on every system call, and when it is
+/// installed it emulates it once per system call number to cache the constant "allow"s
+/// (`seccomp_cache_prepare`, under a spin lock): with a list, most numbers walked most runs.
+/// Falls back to a list when the search would not fit 8-bit jumps (a very long custom profile).
 fn range_prefix(arch: TargetArch, allowed: &[i64]) -> BpfProgram {
     use seccompiler::sock_filter;
     let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
@@ -241,14 +246,109 @@ fn range_prefix(arch: TargetArch, allowed: &[i64]) -> BpfProgram {
             _ => ranges.push((nr, nr)),
         }
     }
-    // Jump offsets are 8 bits: split into chunks whose jumps stay in reach (each chunk has its
-    // own "allow" and "go on" ends).
     let mut program = vec![
         ins(LD_W_ABS, 0, 0, 4), // A = seccomp_data.arch
         ins(JEQ_K, 1, 0, audit_arch(arch)),
         ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
         ins(LD_W_ABS, 0, 0, 0), // A = seccomp_data.nr
     ];
+    match search(&ranges) {
+        Some(tree) => program.extend(tree),
+        None => program.extend(linear(&ranges)),
+    }
+    program
+}
+
+/// Changes whenever the same profile compiles to a different program, so that a filter cached
+/// by an earlier build is compiled again (run.rs).
+pub const COMPILER_REVISION: u32 = 2;
+
+/// Where a jump of [`search`] goes before it is resolved.
+#[derive(Clone, Copy)]
+enum Exit {
+    /// The shared `RET ALLOW`.
+    Allow,
+    /// Past it: the number is in no run.
+    Out,
+}
+
+/// A binary search over sorted, disjoint `ranges`, followed by `RET ALLOW`; every other path
+/// ends just past that. `None` when a jump would not fit in 8 bits.
+fn search(ranges: &[(u32, u32)]) -> Option<BpfProgram> {
+    use seccompiler::sock_filter;
+    let mut code: Vec<sock_filter> = Vec::new();
+    // (instruction, true branch?, where to)
+    let mut exits: Vec<(usize, bool, Exit)> = Vec::new();
+    let mut patches: Vec<(usize, usize)> = Vec::new(); // (JGE, index its true branch goes to)
+    fn node(
+        ranges: &[(u32, u32)],
+        code: &mut Vec<sock_filter>,
+        exits: &mut Vec<(usize, bool, Exit)>,
+        patches: &mut Vec<(usize, usize)>,
+    ) {
+        let ins = |code, k| sock_filter {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        if ranges.len() <= 2 {
+            // Leaves, in order: below a run's start → in none of this subtree's runs.
+            for (i, (lo, hi)) in ranges.iter().enumerate() {
+                exits.push((code.len(), false, Exit::Out));
+                code.push(ins(JGE_K, *lo));
+                // Not above its end → allowed; above the last run's end → in none.
+                exits.push((code.len(), false, Exit::Allow));
+                if i + 1 == ranges.len() {
+                    exits.push((code.len(), true, Exit::Out));
+                }
+                code.push(ins(JGT_K, *hi));
+            }
+            return;
+        }
+        // nr >= the middle run's start: the upper half; else the lower one, which follows.
+        let mid = ranges.len() / 2;
+        let split = code.len();
+        code.push(ins(JGE_K, ranges[mid].0));
+        node(&ranges[..mid], code, exits, patches);
+        patches.push((split, code.len()));
+        node(&ranges[mid..], code, exits, patches);
+    }
+    if ranges.is_empty() {
+        return Some(Vec::new());
+    }
+    node(ranges, &mut code, &mut exits, &mut patches);
+    let allow = code.len();
+    code.push(sock_filter {
+        code: RET_K,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    });
+    let offset = |from: usize, to: usize| u8::try_from(to.checked_sub(from + 1)?).ok();
+    for (at, to) in patches {
+        code[at].jt = offset(at, to)?;
+    }
+    for (at, taken, exit) in exits {
+        let to = match exit {
+            Exit::Allow => allow,
+            Exit::Out => allow + 1,
+        };
+        let off = offset(at, to)?;
+        if taken {
+            code[at].jt = off;
+        } else {
+            code[at].jf = off;
+        }
+    }
+    Some(code)
+}
+
+/// The runs checked one after the other (chunks of 100, so jumps stay within 8 bits).
+fn linear(ranges: &[(u32, u32)]) -> BpfProgram {
+    use seccompiler::sock_filter;
+    let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    let mut program = Vec::new();
     for chunk in ranges.chunks(100) {
         // Layout: [JGE lo; JGT hi] per range, JA over the allow, RET ALLOW.
         let n = chunk.len();
@@ -611,5 +711,69 @@ mod tests {
                 "seccomp_data {data:x?}"
             );
         }
+    }
+
+    /// What a prefix decides for `nr`: allowed, or on to the rest of the program.
+    fn prefix_allows(prefix: &[seccompiler::sock_filter], nr: u32) -> bool {
+        // A = seccomp_data.nr, as range_prefix loads it.
+        let mut program = vec![seccompiler::sock_filter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }];
+        program.extend_from_slice(prefix);
+        program.push(seccompiler::sock_filter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO,
+        });
+        let mut data = [0u32; 16];
+        data[0] = nr;
+        eval(&program, &data) == libc::SECCOMP_RET_ALLOW
+    }
+
+    #[test]
+    fn the_search_over_allowed_runs_decides_like_the_list() {
+        // Run sets of every shape: empty, one, odd and even counts, adjacent and far apart,
+        // 0 and u32::MAX at the edges; the search must be shorter to walk, not different.
+        let mut sets: Vec<Vec<(u32, u32)>> = vec![
+            vec![],
+            vec![(0, 0)],
+            vec![(5, 9)],
+            vec![(0, 3), (5, 5)],
+            vec![(1, 1), (3, 4), (6, 6)],
+            vec![(0, 0), (2, 2), (4, 4), (6, 6), (8, 8), (10, 10), (12, 12)],
+            vec![(7, 100), (200, 300), (u32::MAX - 1, u32::MAX)],
+        ];
+        // Pseudo-random sets (a fixed LCG: the test is repeatable).
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in 1..60u32 {
+            let mut set = Vec::new();
+            let mut at = 0u32;
+            for _ in 0..n {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let gap = u32::try_from((x >> 33) % 4).unwrap_or(1) + 1;
+                let len = u32::try_from((x >> 40) % 3).unwrap_or(0);
+                set.push((at + gap, at + gap + len));
+                at += gap + len + 1;
+            }
+            sets.push(set);
+        }
+        for set in &sets {
+            let tree = search(set).expect("fits 8-bit jumps");
+            let list = linear(set);
+            let top = set.last().map_or(0, |r| r.1);
+            for nr in (0..=top.saturating_add(3).min(2000)).chain([u32::MAX - 2, u32::MAX]) {
+                let want = set.iter().any(|(lo, hi)| (*lo..=*hi).contains(&nr));
+                assert_eq!(prefix_allows(&tree, nr), want, "search, {set:?}, nr {nr}");
+                assert_eq!(prefix_allows(&list, nr), want, "list, {set:?}, nr {nr}");
+            }
+        }
+        // Too many runs for 8-bit jumps: no search (the list is used).
+        let many: Vec<(u32, u32)> = (0..400).map(|i| (2 * i, 2 * i)).collect();
+        assert!(search(&many).is_none());
+        assert!(prefix_allows(&linear(&many), 798) && !prefix_allows(&linear(&many), 799));
     }
 }
