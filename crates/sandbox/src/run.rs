@@ -493,7 +493,7 @@ impl Sandbox {
         }
 
         // Housekeeping while the container builds itself: the cgroups of killed launchers.
-        limits::remove_stale_cgroups();
+        container.cgroups.remove_stale();
 
         // Read what the container reports until the channel closes (the workload's execve
         // closes it, being O_CLOEXEC) or PID 1 gives up.
