@@ -65,6 +65,24 @@ fn launcher_gone(name: &str) -> Option<bool> {
     }
 }
 
+/// Removes the cgroups that launchers killed without cleaning up left behind, in every
+/// controller this runtime uses (not only the ones a run asks for). Housekeeping: a launcher
+/// calls it while its container sets itself up, off the path of the start.
+pub fn remove_stale_cgroups() {
+    let mut swept: Vec<PathBuf> = Vec::new();
+    for controller in ["pids", "memory", "cpu"] {
+        if let Some(ControllerMount::V1(root) | ControllerMount::V2(root)) =
+            find_controller(controller)
+        {
+            let parent = root.join("rharden");
+            if !swept.contains(&parent) {
+                remove_stale(&parent);
+                swept.push(parent);
+            }
+        }
+    }
+}
+
 /// Removes the cgroups of launchers that died without cleaning up (killed with SIGKILL: their
 /// container died with them through the parent-death signal, so the cgroup is empty). One whose
 /// launcher still runs is never touched, and `rmdir` refuses a cgroup that still has processes.
@@ -202,19 +220,6 @@ impl Cgroups {
             detail.push_str(&failed.join("; "));
         }
         (cg, CgroupOutcome { level, detail })
-    }
-
-    /// Removes the cgroups that killed launchers left behind, next to this run's own (in the
-    /// controllers it uses: a `--memory` run sweeps the memory hierarchy). Housekeeping: the
-    /// launcher calls it while its container builds itself.
-    pub fn remove_stale(&self) {
-        let mut swept: Vec<&Path> = Vec::new();
-        for parent in self.dirs.iter().filter_map(|d| d.parent()) {
-            if !swept.contains(&parent) {
-                remove_stale(parent);
-                swept.push(parent);
-            }
-        }
     }
 
     /// The v1 `tasks` files for the container's PID 1 to write `0` to (see the module doc).

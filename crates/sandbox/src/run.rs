@@ -411,10 +411,8 @@ impl Sandbox {
             released: false,
         };
         let mut exit_chan = Some(exit_chan);
-        // The container's copies of the channel end and mount trees are its own now; the
-        // launcher's must go, or the channel never reports EOF.
-        drop(plan);
 
+        // Released first (PID 1 waits for it), tidied after.
         let released = (|| -> Result<(), RunError> {
             if userns {
                 write_id_maps(pid, spec, root)?;
@@ -468,6 +466,9 @@ impl Sandbox {
                 .send(chan.as_fd(), b"cg")
                 .map_err(prep("tell the container its cgroup is ready"))
         })();
+        // The container's copies of the channel end and mount trees are its own now; the
+        // launcher's must go before anything reads the channel, or it never reports EOF.
+        drop(plan);
         if let Err(err) = released {
             drop(container);
             // If the container failed first (the launcher's send then fails), its own error
@@ -493,7 +494,7 @@ impl Sandbox {
         }
 
         // Housekeeping while the container builds itself: the cgroups of killed launchers.
-        container.cgroups.remove_stale();
+        limits::remove_stale_cgroups();
 
         // Read what the container reports until the channel closes (the workload's execve
         // closes it, being O_CLOEXEC) or PID 1 gives up.
