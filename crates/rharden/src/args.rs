@@ -1,8 +1,7 @@
 //! Clap structures only: no logic here (see `commands` for what each one does).
 
-use std::path::PathBuf;
-
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
