@@ -74,4 +74,3 @@ for peer in bwrap runc crun; do
 done
 awk -v a="$(med rharden-same-ns-as-crun)" -v b="$(med crun)" \
   'BEGIN { if (a > 0 && b > 0) printf "rharden / crun in the same namespace (the target) = %.2f\n", a / b }'
-

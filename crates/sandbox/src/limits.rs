@@ -67,7 +67,7 @@ fn launcher_gone(name: &str) -> Option<bool> {
 
 /// Removes the cgroups that launchers killed without cleaning up left behind, in every
 /// controller this runtime uses (not only the ones a run asks for). Housekeeping: a launcher
-/// calls it while its container sets itself up, off the path of the start.
+/// calls it once its container is released, while the container sets itself up.
 pub fn remove_stale_cgroups() {
     let mut swept: Vec<PathBuf> = Vec::new();
     for controller in ["pids", "memory", "cpu"] {

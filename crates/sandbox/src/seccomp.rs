@@ -286,8 +286,8 @@ fn search(ranges: &[(u32, u32)]) -> Option<BpfProgram> {
         exits: &mut Vec<(usize, bool, Exit)>,
         patches: &mut Vec<(usize, usize)>,
     ) {
-        let ins = |code, k| sock_filter {
-            code,
+        let ins = |op, k| sock_filter {
+            code: op,
             jt: 0,
             jf: 0,
             k,
@@ -737,7 +737,7 @@ mod tests {
     #[test]
     fn the_search_over_allowed_runs_decides_like_the_list() {
         // Run sets of every shape: empty, one, odd and even counts, adjacent and far apart,
-        // 0 and u32::MAX at the edges; the search must be shorter to walk, not different.
+        // 0 and u32::MAX at the edges; the search must decide every number as the list does.
         let mut sets: Vec<Vec<(u32, u32)>> = vec![
             vec![],
             vec![(0, 0)],
