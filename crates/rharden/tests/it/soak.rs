@@ -318,6 +318,16 @@ impl Soak {
     /// The host is as the baseline: same mounts, descriptors, cache and TMPDIR; no cgroup of
     /// any launcher of ours, no process with our token, no child of this process.
     fn check(&self, after: &str) {
+        // rharden returns once PID 1 has reported the workload's end (everything else of the
+        // container killed and reaped, its cgroups left); PID 1 itself may still be on its way
+        // out (its parent-death signal kills it too). It must be gone within the bound.
+        let exiting = self.wait_for_no_token_process(Duration::from_secs(5));
+        if exiting > Duration::from_millis(500) {
+            eprintln!(
+                "soak: after {after}, the last PID 1 took {} to exit",
+                ms(exiting)
+            );
+        }
         let now = self.state();
         let mut problems = String::new();
         problems += &diff(
