@@ -59,15 +59,17 @@ pub use sys::{SysError, WaitStatus};
 /// Sets glibc's malloc up for a job that streams a lot of data through a few threads and keeps
 /// a large, long-lived index (`rharden scan`): buffers of 1 MiB and more are mapped and given
 /// back to the kernel when freed (glibc otherwise raises that threshold as they come and go, and
-/// keeps them resident in its heaps), and every thread shares one heap, so what the reading
-/// threads freed is reused by the analysis instead of staying resident in their own arenas.
-/// Lowers the peak RSS of a scan of a 4 GiB, 218k-entry image from 70 MiB to about 60 MiB. A
-/// threshold of 128 KiB saved as much but mapped (and faulted in) every mid-sized buffer again:
-/// 1 MiB is 6 % faster on a 2 MB image.
-/// Lives here because it is a raw libc call; it changes nothing but memory use. Call it before
-/// any thread starts. Returns whether the C library took it (only glibc does).
-pub fn tune_malloc() -> bool {
-    sys::tune_malloc(1024 * 1024, 1)
+/// keeps them resident in its heaps). With `one_arena`, every thread shares one heap, so what
+/// the reading threads freed is reused by the analysis instead of staying resident in their own
+/// arenas: with both, the peak RSS of a scan of a 4 GiB, 218k-entry image went from 70 MiB to
+/// about 60 MiB. One heap means one lock, though: on a 2 MB image, where memory is no concern,
+/// the threads compiling regexes wait for it (per-thread arenas: 18 % faster), so the caller
+/// asks for it only on big images. A threshold of 128 KiB saved as much but mapped (and faulted
+/// in) every mid-sized buffer again: 1 MiB is 6 % faster on a 2 MB image.
+/// Lives here because it is a raw libc call; it changes nothing but memory use and speed. Call
+/// it before any thread starts. Returns whether the C library took it (only glibc does).
+pub fn tune_malloc(one_arena: bool) -> bool {
+    sys::tune_malloc(1024 * 1024, one_arena.then_some(1))
 }
 
 /// Raw probes for the in-container test binary (not a stable API).

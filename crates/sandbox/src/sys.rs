@@ -1573,17 +1573,20 @@ pub mod probe {
 /// glibc's malloc settings for a long streaming job with a few threads (see [`crate::tune_malloc`]).
 /// Returns whether glibc took both.
 #[cfg(target_env = "gnu")]
-pub fn tune_malloc(mmap_threshold: i32, arena_max: i32) -> bool {
+pub fn tune_malloc(mmap_threshold: i32, arena_max: Option<i32>) -> bool {
     // SAFETY: mallopt only sets allocator parameters; it takes no pointers and is safe to call
     // at any time (glibc takes the arena lock). Called before the scan's threads start.
     let mmap = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, mmap_threshold) };
-    // SAFETY: as above.
-    let arenas = unsafe { libc::mallopt(libc::M_ARENA_MAX, arena_max) };
+    let arenas = match arena_max {
+        // SAFETY: as above.
+        Some(max) => unsafe { libc::mallopt(libc::M_ARENA_MAX, max) },
+        None => 1,
+    };
     mmap == 1 && arenas == 1
 }
 
 /// Other C libraries keep their own policy.
 #[cfg(not(target_env = "gnu"))]
-pub fn tune_malloc(_mmap_threshold: i32, _arena_max: i32) -> bool {
+pub fn tune_malloc(_mmap_threshold: i32, _arena_max: Option<i32>) -> bool {
     false
 }

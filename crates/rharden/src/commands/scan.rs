@@ -41,9 +41,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Images whose layers take more than this (as stored) are scanned with one malloc heap shared
+/// by every thread: their peak memory is what matters (see `rharden_sandbox::tune_malloc`).
+const ONE_HEAP_FROM_BYTES: u64 = 256 << 20;
+
 pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
-    // Memory only: on another C library the scan runs the same with its allocator's defaults.
-    let _ = rharden_sandbox::tune_malloc();
     let mut policy = match &args.policy {
         Some(p) => Policy::load(p).map_err(|e| CliError::new("load the policy", e))?,
         None => Policy::builtin().map_err(|e| CliError::new("load the built-in policy", e))?,
@@ -83,6 +85,10 @@ pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
     let what = || format!("scan {}", args.image.display());
     let mut image = Image::open(&args.image, &super::open_options(&args.selection))
         .map_err(|e| CliError::new(what(), e))?;
+    // Before any thread starts. Memory and speed only: on another C library the scan runs the
+    // same with its allocator's defaults.
+    let stored: u64 = image.layers.iter().map(|l| l.size).sum();
+    let _ = rharden_sandbox::tune_malloc(stored > ONE_HEAP_FROM_BYTES);
     crate::progress::attach(&mut image, "scanning");
     let options = ScanOptions {
         rules: &rules,
