@@ -141,36 +141,24 @@ impl RuleSet {
         let mut out = Vec::new();
         for (rule, start, end) in merged {
             let window = &buf[start..end];
-            let Some(regex) = self.rules[rule].regex() else {
-                continue;
-            };
-            let group = regex
-                .group_info()
-                .to_index(regex_automata::PatternID::ZERO, "secret");
-            for caps in regex.captures_iter(window) {
-                let Some(whole) = caps.get_match() else {
-                    continue;
-                };
+            self.rules[rule].for_each_match(window, "secret", |found| {
+                let whole = found.whole;
                 // A match cut by the window's edge (not the buffer's) may be a piece of a longer
                 // token: it is not this secret.
-                if (whole.start() == 0 && start > 0)
-                    || (whole.end() == window.len() && end < buf.len())
+                if (whole.start == 0 && start > 0) || (whole.end == window.len() && end < buf.len())
                 {
-                    continue;
+                    return;
                 }
-                let span = group
-                    .and_then(|g| caps.get_group(g))
-                    .unwrap_or(whole.span());
-                let secret = &window[span.range()];
+                let secret = &window[found.group.unwrap_or(whole).range()];
                 if self.accepts(rule, secret) {
                     out.push(Match {
                         rule,
-                        start: start + whole.start(),
-                        end: start + whole.end(),
+                        start: start + whole.start,
+                        end: start + whole.end,
                         secret: secret.to_vec(),
                     });
                 }
-            }
+            });
         }
         out.sort_by_key(|m| (m.start, m.rule));
         out.dedup();

@@ -6,3 +6,4 @@ pub mod matcher;
 pub mod presence;
 pub mod rules;
 pub mod sink;
+mod window_regex;
