@@ -319,11 +319,19 @@ impl RuleSet {
             pointer,
             problem,
         };
-        let de = &mut serde_json::Deserializer::from_slice(bytes);
-        let doc: RulesDoc = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            err(json_pointer(&path), e.into_inner().to_string())
-        })?;
+        // Parsed without tracking the path first (the 2 MB fixture's whole scan: 3 % faster);
+        // a document that fails is parsed again, the same way, to name the place.
+        let doc = RulesDoc::deserialize(&mut serde_json::Deserializer::from_slice(bytes));
+        let doc: RulesDoc = match doc {
+            Ok(doc) => doc,
+            Err(_) => {
+                let de = &mut serde_json::Deserializer::from_slice(bytes);
+                serde_path_to_error::deserialize(de).map_err(|e| {
+                    let path = e.path().to_string();
+                    err(json_pointer(&path), e.into_inner().to_string())
+                })?
+            }
+        };
         if doc.version != 1 {
             return Err(err(
                 "/version".into(),
