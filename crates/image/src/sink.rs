@@ -63,6 +63,30 @@ impl LayerSink for () {
     }
 }
 
+/// An optional sink: none takes nothing.
+impl<S: LayerSink> LayerSink for Option<S> {
+    fn entry(&mut self, layer: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        match self {
+            Some(sink) => sink.entry(layer, entry),
+            None => Ok(Want::Skip),
+        }
+    }
+
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        self.as_mut().map_or(Ok(()), |s| s.content(chunk))
+    }
+
+    fn end_entry(&mut self) -> Result<(), SinkError> {
+        self.as_mut().map_or(Ok(()), |s| s.end_entry())
+    }
+
+    fn finish(&mut self) {
+        if let Some(sink) = self {
+            sink.finish();
+        }
+    }
+}
+
 /// Two sinks fed by one pass; content goes to those that asked for it.
 #[derive(Debug, Default)]
 pub struct Pair<A, B> {

@@ -16,7 +16,7 @@ use crate::fate::FileRecord;
 use crate::fate::{self, FileIndex, LayerChanges, MergeNote};
 use crate::image::{Image, LayerInfo, Warning};
 use crate::layer::{read_layer, LayerRead};
-use crate::sink::{LayerSink, SinkError, Want};
+use crate::sink::{LayerSink, Pair, SinkError, Want};
 
 /// What reading one layer measured, with what it changed.
 #[derive(Debug, Clone, Serialize)]
@@ -78,21 +78,58 @@ impl Image {
         S: LayerSink + Send,
         F: Fn(&LayerInfo) -> S + Sync,
     {
+        let walk = self.walk_pipelined_beside(|layer| ((), make_sink(layer)))?;
+        Ok(Walk {
+            layers: walk.layers,
+            sinks: walk.sinks.into_iter().map(|((), sink)| sink).collect(),
+            files: walk.files,
+            warnings: walk.warnings,
+        })
+    }
+
+    /// [`walk_pipelined`](Self::walk_pipelined) with a second sink per layer that runs on the
+    /// reading thread itself, beside the forwarding: for work light enough not to slow the
+    /// reading down, which then no longer waits its turn on the analysis thread (the scanner's
+    /// content hashes). The sinks come back in pairs, (reader's, analysis thread's).
+    pub fn walk_pipelined_beside<R, S, F>(&self, make_sinks: F) -> Result<Walk<(R, S)>, ImageError>
+    where
+        R: LayerSink + Send,
+        S: LayerSink + Send,
+        F: Fn(&LayerInfo) -> (R, S) + Sync,
+    {
         if !self.source.is_seekable() {
-            return self.walk(make_sink);
+            let walk = self.walk(|layer| {
+                let (beside, sink) = make_sinks(layer);
+                Pair::new(beside, sink)
+            })?;
+            return Ok(Walk {
+                layers: walk.layers,
+                sinks: walk
+                    .sinks
+                    .into_iter()
+                    .map(|pair| (pair.first, pair.second))
+                    .collect(),
+                files: walk.files,
+                warnings: walk.warnings,
+            });
         }
         self.progress_start();
-        let results: Vec<(LayerRead, S)> = self
+        let results: Vec<(LayerRead, (R, S))> = self
             .layers
             .par_iter()
             .map(|layer| {
-                let sink = make_sink(layer);
+                let (beside, sink) = make_sinks(layer);
                 let mut raw = self.tracked(self.source.open_blob(&layer.blob)?);
                 std::thread::scope(|scope| {
-                    let (mut forwarder, handle) =
+                    let (forwarder, handle) =
                         crate::pipeline::spawn(scope, std::slice::from_ref(layer), sink);
-                    let read =
-                        read_layer(&mut raw, layer.size, layer, &self.limits, &mut forwarder);
+                    let mut both = Pair::new(beside, forwarder);
+                    let read = read_layer(&mut raw, layer.size, layer, &self.limits, &mut both);
+                    let Pair {
+                        first: beside,
+                        second: forwarder,
+                        ..
+                    } = both;
                     let closed = forwarder.closed();
                     drop(forwarder);
                     let (sink, failure) = handle
@@ -109,7 +146,7 @@ impl Image {
                     }
                     debug_assert!(!closed || read.is_err());
                     let read = read.map_err(|source| layer_error(layer, source))?;
-                    Ok((read, sink))
+                    Ok((read, (beside, sink)))
                 })
             })
             .collect::<Result<_, ImageError>>()?;

@@ -165,15 +165,33 @@ pub fn scan(
     }
     let on = |a: Analyzer| options.policy.analyzers.contains(&a);
     let skip = skip_paths(options.policy);
-    // The analyzers read most of the content: each layer's sink runs beside its reader.
-    let walk = image.walk_pipelined(|_| {
-        ImageSink::new(
-            on(Analyzer::Secrets).then(|| SecretSink::new(options.rules, &skip)),
-            on(Analyzer::Privilege).then(AccountsSink::new),
-            on(Analyzer::Elf).then(ElfSink::new),
+    // The analyzers read most of the content: each layer's sink runs beside its reader, on a
+    // thread of its own. The content hashes (bloat's duplicates) are taken on the reading
+    // thread, which has the lighter load: the analysis thread of a big layer is the longest.
+    let walk = image.walk_pipelined_beside(|_| {
+        (
             on(Analyzer::Bloat).then(ContentHashSink::new),
+            ImageSink::new(
+                on(Analyzer::Secrets).then(|| SecretSink::new(options.rules, &skip)),
+                on(Analyzer::Privilege).then(AccountsSink::new),
+                on(Analyzer::Elf).then(ElfSink::new),
+                None,
+            ),
         )
     })?;
+    let walk = rharden_image::Walk {
+        layers: walk.layers,
+        sinks: walk
+            .sinks
+            .into_iter()
+            .map(|(hashes, mut sink)| {
+                sink.hashes = hashes;
+                sink
+            })
+            .collect(),
+        files: walk.files,
+        warnings: walk.warnings,
+    };
     let ctx = Context {
         image,
         layers: &walk.layers,

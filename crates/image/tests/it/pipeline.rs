@@ -1,6 +1,6 @@
-//! `walk_pipelined` hands each sink exactly what `walk` does (entries in order, content of the
-//! entries it asked for, `end_entry` after each, `finish` once at the end), and a sink's error
-//! names the entry.
+//! `walk_pipelined` (and `walk_pipelined_beside`, to both of its sinks) hands each sink exactly
+//! what `walk` does (entries in order, content of the entries it asked for, `end_entry` after
+//! each, `finish` once at the end), and a sink's error names the entry.
 
 use rharden_image::{Entry, EntryKind, Image, LayerInfo, LayerSink, OpenOptions, SinkError, Want};
 
@@ -112,6 +112,15 @@ fn pipelined_walk_feeds_sinks_exactly_as_the_plain_walk() {
             .calls
             .iter()
             .any(|c| c.starts_with("content ")));
+        // With a second sink on the reading thread, each of the pair gets the same again.
+        let beside = image
+            .walk_pipelined_beside(|_| (Recorder::default(), Recorder::default()))
+            .expect("walk");
+        assert_eq!(plain.sinks.len(), beside.sinks.len());
+        for (a, (on_reader, on_thread)) in plain.sinks.iter().zip(&beside.sinks) {
+            assert_eq!(a.calls, on_reader.calls, "{form:?}, reader's sink");
+            assert_eq!(a.calls, on_thread.calls, "{form:?}, thread's sink");
+        }
         assert_eq!(plain.layers.len(), piped.layers.len());
         for (a, b) in plain.layers.iter().zip(&piped.layers) {
             assert_eq!(a.diff_id, b.diff_id);
@@ -152,6 +161,28 @@ fn a_pipelined_sink_error_deep_in_a_layer_of_small_files_names_the_entry() {
         .walk_pipelined(|_| Recorder {
             fail_on: Some(b"many/650".to_vec()),
             ..Recorder::default()
+        })
+        .expect_err("the sink fails");
+    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(chain.contains("many/650"), "{chain}");
+    assert!(chain.contains("planted failure"), "{chain}");
+}
+
+#[test]
+fn an_error_of_the_sink_on_the_reading_thread_names_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = spec().write(dir.path(), Form::OciTar);
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let err = image
+        .walk_pipelined_beside(|_| {
+            let failing = Recorder {
+                fail_on: Some(b"many/650".to_vec()),
+                ..Recorder::default()
+            };
+            (failing, Recorder::default())
         })
         .expect_err("the sink fails");
     let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
