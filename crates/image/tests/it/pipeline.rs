@@ -132,6 +132,14 @@ fn pipelined_walk_feeds_sinks_exactly_as_the_plain_walk() {
     }
 }
 
+/// An error and its sources, as one line.
+fn error_chain(err: &rharden_image::ImageError) -> String {
+    std::iter::successors(Some(err as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 #[test]
 fn a_pipelined_sink_error_names_the_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -144,10 +152,7 @@ fn a_pipelined_sink_error_names_the_entry() {
         })
         .expect_err("the sink fails");
     let text = format!("{err:#}");
-    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
+    let chain = error_chain(&err);
     assert!(chain.contains("big"), "{text} / {chain}");
     assert!(chain.contains("planted failure"), "{chain}");
 }
@@ -163,10 +168,7 @@ fn a_pipelined_sink_error_deep_in_a_layer_of_small_files_names_the_entry() {
             ..Recorder::default()
         })
         .expect_err("the sink fails");
-    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
+    let chain = error_chain(&err);
     assert!(chain.contains("many/650"), "{chain}");
     assert!(chain.contains("planted failure"), "{chain}");
 }
@@ -185,10 +187,7 @@ fn an_error_of_the_sink_on_the_reading_thread_names_the_entry() {
             (failing, Recorder::default())
         })
         .expect_err("the sink fails");
-    let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
+    let chain = error_chain(&err);
     assert!(chain.contains("many/650"), "{chain}");
     assert!(chain.contains("planted failure"), "{chain}");
 }
