@@ -3,24 +3,20 @@
 //! every rule's keywords and a regex per rule.
 
 use std::path::{Path, PathBuf};
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use regex_automata::PatternID;
-
-use crate::secrets::window_regex::{WindowMatch, WindowRegex};
-
-/// Lazy-DFA cache per compiled regex and thread.
-const REGEX_CACHE_BYTES: usize = 256 * 1024;
 use serde::Deserialize;
 
 use crate::finding::Severity;
+use crate::secrets::window_regex::{WindowMatch, WindowRegex};
+
+/// Lazy-DFA cache per meta regex and thread.
+const REGEX_CACHE_BYTES: usize = 256 * 1024;
 
 /// The rules shipped with rharden, compiled into the binary.
 pub const BUILTIN_RULES: &str = include_str!("../../../../policies/secrets/rules.json");
@@ -112,7 +108,7 @@ pub struct Rule {
 #[derive(Debug)]
 pub(crate) struct LazyRegex {
     pattern: String,
-    compiled: OnceLock<Option<WindowRegex>>,
+    cheap: OnceLock<Option<WindowRegex>>,
     fast: OnceLock<Option<Regex>>,
     searched: AtomicUsize,
 }
@@ -125,7 +121,7 @@ impl LazyRegex {
     fn new(pattern: String) -> Self {
         Self {
             pattern,
-            compiled: OnceLock::new(),
+            cheap: OnceLock::new(),
             fast: OnceLock::new(),
             searched: AtomicUsize::new(0),
         }
@@ -140,10 +136,10 @@ impl LazyRegex {
         Some(Self::new(alternation.join("|")))
     }
 
-    /// The compiled regex; `None` for a pattern that parsed but is over the size limits,
-    /// which then matches nothing.
+    /// The cheap regex; `None` for a pattern that parsed but is over the size limits, which
+    /// then matches nothing.
     pub(crate) fn get(&self) -> Option<&WindowRegex> {
-        self.compiled
+        self.cheap
             .get_or_init(|| WindowRegex::new(&self.pattern).ok())
             .as_ref()
     }
@@ -201,6 +197,7 @@ fn builder(config: meta::Config) -> meta::Builder {
     builder
 }
 
+/// A pattern's meta regex (the fast one of [`LazyRegex`]).
 fn build(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
     builder(meta::Config::new())
         .build(pattern)
