@@ -44,6 +44,18 @@ pub struct Walk<S> {
     pub warnings: Vec<Warning>,
 }
 
+impl<S> Walk<S> {
+    /// The same walk with each sink replaced by `f` of it.
+    pub fn map_sinks<T>(self, f: impl FnMut(S) -> T) -> Walk<T> {
+        Walk {
+            layers: self.layers,
+            sinks: self.sinks.into_iter().map(f).collect(),
+            files: self.files,
+            warnings: self.warnings,
+        }
+    }
+}
+
 impl Image {
     /// Reads every layer exactly once, feeding a fresh sink from `make_sink` per layer.
     pub fn walk<S, F>(&self, make_sink: F) -> Result<Walk<S>, ImageError>
@@ -79,12 +91,7 @@ impl Image {
         F: Fn(&LayerInfo) -> S + Sync,
     {
         let walk = self.walk_pipelined_beside(|layer| ((), make_sink(layer)))?;
-        Ok(Walk {
-            layers: walk.layers,
-            sinks: walk.sinks.into_iter().map(|((), sink)| sink).collect(),
-            files: walk.files,
-            warnings: walk.warnings,
-        })
+        Ok(walk.map_sinks(|((), sink)| sink))
     }
 
     /// [`walk_pipelined`](Self::walk_pipelined) with a second sink per layer that runs on the
@@ -102,16 +109,7 @@ impl Image {
                 let (beside, sink) = make_sinks(layer);
                 Pair::new(beside, sink)
             })?;
-            return Ok(Walk {
-                layers: walk.layers,
-                sinks: walk
-                    .sinks
-                    .into_iter()
-                    .map(|pair| (pair.first, pair.second))
-                    .collect(),
-                files: walk.files,
-                warnings: walk.warnings,
-            });
+            return Ok(walk.map_sinks(|pair| (pair.first, pair.second)));
         }
         self.progress_start();
         let results: Vec<(LayerRead, (R, S))> = self

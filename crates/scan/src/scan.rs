@@ -179,19 +179,10 @@ pub fn scan(
             ),
         )
     })?;
-    let walk = rharden_image::Walk {
-        layers: walk.layers,
-        sinks: walk
-            .sinks
-            .into_iter()
-            .map(|(hashes, mut sink)| {
-                sink.hashes = hashes;
-                sink
-            })
-            .collect(),
-        files: walk.files,
-        warnings: walk.warnings,
-    };
+    let walk = walk.map_sinks(|(hashes, mut sink)| {
+        sink.hashes = hashes;
+        sink
+    });
     let ctx = Context {
         image,
         layers: &walk.layers,
