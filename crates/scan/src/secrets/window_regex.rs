@@ -56,8 +56,14 @@ impl WindowRegex {
             )
             .build(pattern)
             .map_err(|e| e.to_string())?;
+        // A Unicode word boundary (a user's rule may ask for one) makes the lazy DFA give up on
+        // a non-ASCII byte rather than refuse the pattern; the PikeVM then answers.
         let dfa = DFA::builder()
-            .configure(DFA::config().cache_capacity(LAZY_DFA_CACHE_BYTES))
+            .configure(
+                DFA::config()
+                    .cache_capacity(LAZY_DFA_CACHE_BYTES)
+                    .unicode_word_boundary(true),
+            )
             .build_from_nfa(nfa.clone())
             .map_err(|e| e.to_string())?;
         let pikevm = PikeVM::new_from_nfa(nfa).map_err(|e| e.to_string())?;
@@ -144,5 +150,42 @@ impl WindowRegex {
         };
         self.pikevm.search(&mut c.pikevm, &span, &mut c.captures);
         c.captures.get_match().map(|m| m.span())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(regex: &WindowRegex, haystack: &[u8]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        regex.for_each_match(haystack, None, |m| out.push((m.whole.start, m.whole.end)));
+        out
+    }
+
+    #[test]
+    fn a_unicode_word_boundary_still_matches_through_the_pikevm() {
+        let regex = WindowRegex::new(r"(?u:\b)key(?u:\b)").expect("compiles");
+        assert_eq!(spans(&regex, b"a key here"), [(2, 5)]);
+        // The non-ASCII bytes make the lazy DFA give up: the PikeVM decides, by Unicode rules.
+        assert_eq!(spans(&regex, "é key éé key".as_bytes()), [(3, 6), (12, 15)]);
+        assert!(spans(&regex, "ékey".as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn empty_matches_are_reported_as_a_meta_regex_iterates_them() {
+        for (pattern, haystack) in [("a*", "baa"), ("x?", "xxbx"), ("(?:)", "ab"), ("a|", "bab")] {
+            let regex = WindowRegex::new(pattern).expect("compiles");
+            let meta = regex_automata::meta::Regex::builder()
+                .configure(regex_automata::meta::Config::new().utf8_empty(false))
+                .syntax(syntax::Config::new().unicode(false).utf8(false))
+                .build(pattern)
+                .expect("compiles");
+            let expected: Vec<(usize, usize)> = meta
+                .find_iter(haystack.as_bytes())
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            assert_eq!(spans(&regex, haystack.as_bytes()), expected, "{pattern:?}");
+        }
     }
 }
