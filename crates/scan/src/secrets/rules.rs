@@ -178,11 +178,10 @@ impl LazyRegex {
     }
 }
 
-/// The configuration of every secret regex. Secrets are ASCII: ASCII classes (`\w`, `\s`, case
-/// folding) keep each compiled regex small (Unicode ones made the rule set take tens of MiB); a
-/// small lazy-DFA cache per regex and thread keeps hundreds of them bounded. Compiling is most
-/// of a small image's scan, so only the lazy DFA (with its literal prefilter: 6-9 % less CPU on
-/// the Debian images) and the PikeVM (groups, resolved only for the rare actual match) are built.
+/// The configuration of every meta regex, read per [`syntax_config`]; a small lazy-DFA cache per
+/// regex and thread keeps hundreds of them bounded. Compiling is much of a small image's scan,
+/// so only the lazy DFA (with its literal prefilter: 6-9 % less CPU on the Debian images) and
+/// the PikeVM (groups, resolved only for the rare actual match) are built.
 fn builder(config: meta::Config) -> meta::Builder {
     let mut builder = meta::Builder::new();
     builder
@@ -193,8 +192,14 @@ fn builder(config: meta::Config) -> meta::Builder {
                 .utf8_empty(false)
                 .hybrid_cache_capacity(REGEX_CACHE_BYTES),
         )
-        .syntax(syntax::Config::new().unicode(false).utf8(false));
+        .syntax(syntax_config());
     builder
+}
+
+/// How every secret pattern is read. Secrets are ASCII: ASCII classes (`\w`, `\s`, case
+/// folding) keep each compiled regex small (Unicode ones made the rule set take tens of MiB).
+pub(crate) fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
 }
 
 /// A pattern's meta regex (the fast one of [`LazyRegex`]).

@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use regex_automata::hybrid::dfa::{self as lazy, DFA};
 use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 use regex_automata::util::captures::Captures;
-use regex_automata::util::syntax;
 use regex_automata::{Input, PatternID, Span};
+
+use crate::secrets::rules::syntax_config;
 
 /// Lazy-DFA cache per regex and thread: small, since hundreds of regexes may be compiled.
 const LAZY_DFA_CACHE_BYTES: usize = 256 * 1024;
@@ -44,11 +45,10 @@ pub(crate) struct WindowMatch {
 }
 
 impl WindowRegex {
-    /// Compiles `pattern` with ASCII classes and byte semantics (secrets are ASCII; Unicode
-    /// classes made each compiled rule many times bigger).
+    /// Compiles `pattern` read as every secret pattern is ([`syntax_config`]).
     pub(crate) fn new(pattern: &str) -> Result<Self, String> {
         let nfa = thompson::Compiler::new()
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .syntax(syntax_config())
             .configure(
                 thompson::Config::new()
                     .utf8(false)
@@ -178,7 +178,7 @@ mod tests {
             let regex = WindowRegex::new(pattern).expect("compiles");
             let meta = regex_automata::meta::Regex::builder()
                 .configure(regex_automata::meta::Config::new().utf8_empty(false))
-                .syntax(syntax::Config::new().unicode(false).utf8(false))
+                .syntax(syntax_config())
                 .build(pattern)
                 .expect("compiles");
             let expected: Vec<(usize, usize)> = meta
