@@ -119,10 +119,10 @@ impl RuleSet {
         // end, so each rule's windows merge as they arrive: no list of every hit is kept.
         let mut open: Vec<Option<(usize, usize)>> = vec![None; self.rules.len()];
         let mut merged: Vec<(usize, usize, usize)> = Vec::new();
-        for hit in self.keywords.find_overlapping_iter(buf) {
-            let start = hit.start().saturating_sub(WINDOW);
-            let end = (hit.end() + WINDOW).min(buf.len());
-            for &rule in &self.keyword_rules[hit.pattern().as_usize()] {
+        self.keywords.for_each_hit(buf, |hit| {
+            let start = hit.start.saturating_sub(WINDOW);
+            let end = (hit.end + WINDOW).min(buf.len());
+            for &rule in &self.keyword_rules[hit.pattern] {
                 match &mut open[rule] {
                     Some(w) if start <= w.1 => w.1 = w.1.max(end),
                     slot => {
@@ -132,7 +132,7 @@ impl RuleSet {
                     }
                 }
             }
-        }
+        });
         merged.extend(
             open.iter()
                 .enumerate()

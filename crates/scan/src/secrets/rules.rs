@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
 use regex_automata::PatternID;
 use serde::Deserialize;
 
 use crate::finding::Severity;
+use crate::secrets::keyword_search::KeywordSearcher;
 use crate::secrets::window_regex::{WindowMatch, WindowRegex};
 
 /// Lazy-DFA cache per meta regex and thread.
@@ -257,7 +257,7 @@ pub struct RuleSet {
     /// Every placeholder as one alternation: a secret it matches is a documented example.
     pub(crate) placeholders: Option<LazyRegex>,
     /// Keyword automaton over every content rule's keywords (ASCII case-insensitive).
-    pub(crate) keywords: AhoCorasick,
+    pub(crate) keywords: KeywordSearcher,
     /// For each keyword pattern, the content rules that use it.
     pub(crate) keyword_rules: Vec<Vec<usize>>,
     pub(crate) path_rules: Vec<usize>,
@@ -417,14 +417,7 @@ impl RuleSet {
                 }
             }
         }
-        // A full DFA: overlapping search cannot use the prefilters that speed up leftmost
-        // search, so the per-byte step must be a single table lookup (measured: the
-        // default contiguous NFA spent half the scan time here).
-        let keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
+        let keywords = KeywordSearcher::new(&patterns)
             .map_err(|e| err("/rules".into(), format!("keywords: {e}")))?;
         Ok(Self {
             rules,
