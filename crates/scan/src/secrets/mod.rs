@@ -2,6 +2,7 @@
 //! streams every file of every layer through it (deleted and overwritten files included), and
 //! a sink that checks which already found values a stream still holds (flatten's proof).
 
+mod keyword_dfa;
 mod keyword_search;
 pub mod matcher;
 pub mod presence;
