@@ -124,7 +124,9 @@ impl RuleSet {
             let end = (hit.end + WINDOW).min(buf.len());
             for &rule in &self.keyword_rules[hit.pattern] {
                 match &mut open[rule] {
-                    Some(w) if start <= w.1 => w.1 = w.1.max(end),
+                    // A longer keyword ending later can start earlier: the window grows
+                    // both ways.
+                    Some(w) if start <= w.1 => *w = (w.0.min(start), w.1.max(end)),
                     slot => {
                         if let Some((s, e)) = slot.replace((start, end)) {
                             merged.push((rule, s, e));
@@ -272,6 +274,24 @@ mod tests {
         // Every window overlaps the next: they merge into one, and the regex runs once.
         let flood = "password ".repeat(200_000);
         assert!(r.scan(flood.as_bytes()).is_empty());
+    }
+
+    /// "cret" ends before "secret_x" does but starts after it: the rule's window must reach
+    /// back from the longer keyword's start, not the shorter one's.
+    #[test]
+    fn a_window_starts_before_its_earliest_keyword() {
+        let set = RuleSet::parse(
+            Path::new("test.json"),
+            br#"{"version":1,"rules":[
+              {"id":"far","title":"Far","severity":"high","kind":"content",
+               "keywords":["cret","secret_x"],
+               "regex":"Z\\.{1023}(?P<secret>secret_xy[a-z0-9]{10})"}]}"#,
+        )
+        .expect("rules");
+        let text = format!("Z{}secret_xyq8w7e6r5t4", ".".repeat(1023));
+        let found = set.scan(text.as_bytes());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].secret, b"secret_xyq8w7e6r5t4");
     }
 
     #[test]
