@@ -265,3 +265,53 @@ fn debian_base_passes_the_default_gate_with_every_analyzer() {
         "one layer wastes nothing"
     );
 }
+
+/// A GitHub classic token with a valid checksum, its payload from `seed`.
+fn github_token(seed: u32) -> String {
+    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+    let payload: String = (0..30)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(BASE62[(state % 62) as usize])
+        })
+        .collect();
+    let mut n = crc32fast::hash(payload.as_bytes());
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    format!("ghp_{payload}{}", String::from_utf8_lossy(&digits))
+}
+
+/// Secrets on known lines of a 2.6 MB file, some where the 1 MiB buffers meet: each is found
+/// once, on its own line.
+#[test]
+fn line_numbers_hold_across_buffers() {
+    let lines = 90_000usize;
+    let planted: Vec<usize> = vec![1, 2, 34_900, 34_950, 34_990, 35_000, 36_000, 70_000, lines];
+    let mut text = String::new();
+    for n in 1..=lines {
+        match planted.iter().position(|&p| p == n) {
+            Some(i) => text.push_str(&format!("export GH_TOKEN={}\n", github_token(i as u32))),
+            None => text.push_str(&format!("filler line {n} lorem ipsum\n")),
+        }
+    }
+    assert!(text.len() > 2 * (1 << 20) + (1 << 19), "{}", text.len());
+    let work = tempfile::tempdir().expect("tempdir");
+    let spec = rharden_testkit::ImageSpec::new(vec![vec![rharden_testkit::file(
+        "app/tokens.env",
+        text.as_bytes(),
+    )]]);
+    let path = spec.write(work.path(), rharden_testkit::Form::DockerArchive);
+    let report = run(&path);
+    for (i, &line) in planted.iter().enumerate() {
+        let token = github_token(i as u32);
+        let f = finding_with(&report, &token);
+        let at: Vec<Option<u64>> = f.locations.iter().map(|l| l.line).collect();
+        assert_eq!(at, vec![Some(line as u64)], "token {i}");
+    }
+}
