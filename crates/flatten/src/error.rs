@@ -21,6 +21,11 @@ pub enum FlattenError {
     FromLayer { from: usize, layers: usize },
     #[error("{} exists (pass --force to replace it)", path.display())]
     OutputExists { path: PathBuf },
+    #[error(
+        "{} is a {kind}, not a file or directory; flatten never replaces one, --force or not",
+        path.display()
+    )]
+    OutputSpecial { path: PathBuf, kind: &'static str },
     #[error("{} is the input image; flatten never overwrites its input", path.display())]
     OutputIsInput { path: PathBuf },
     #[error("{} is not empty", path.display())]

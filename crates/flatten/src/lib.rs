@@ -102,12 +102,38 @@ fn check_target(input: &Path, out: &Path, force: bool) -> Result<(), FlattenErro
             return Err(is_input());
         }
     }
+    // A device, FIFO or socket (`-o /dev/null`) is never removed and replaced by the output:
+    // as root, --force would otherwise delete the host's /dev/null.
+    if let Ok(meta) = out.symlink_metadata() {
+        if let Some(kind) = special_kind(&meta.file_type()) {
+            return Err(FlattenError::OutputSpecial {
+                path: out.to_owned(),
+                kind,
+            });
+        }
+    }
     if out.symlink_metadata().is_ok() && !force {
         return Err(FlattenError::OutputExists {
             path: out.to_owned(),
         });
     }
     Ok(())
+}
+
+/// What a file type is when it is none of file, directory and symlink.
+fn special_kind(kind: &fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_char_device() {
+        Some("character device")
+    } else if kind.is_block_device() {
+        Some("block device")
+    } else if kind.is_fifo() {
+        Some("FIFO")
+    } else if kind.is_socket() {
+        Some("socket")
+    } else {
+        None
+    }
 }
 
 fn digest_of(sha: [u8; 32]) -> Digest {

@@ -28,15 +28,35 @@ fn severity(s: SeverityArg) -> Severity {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, renamed at the end.
+/// A path that is (or links to) a device, FIFO or socket (`/dev/null`, `/dev/stdout`, a shell's
+/// `>(…)`) is written to as it is: renaming over it would replace, not feed, it. A symlink to a
+/// file keeps linking: its target is what gets replaced.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let what = || format!("write {}", path.display());
-    let dir = match path.parent() {
+    let target = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(CliError::new(
+                what(),
+                std::io::Error::from(std::io::ErrorKind::IsADirectory),
+            ))
+        }
+        Ok(meta) if !meta.is_file() => {
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| CliError::new(what(), e))?;
+            return out.write_all(bytes).map_err(|e| CliError::new(what(), e));
+        }
+        Ok(_) => std::fs::canonicalize(path).map_err(|e| CliError::new(what(), e))?,
+        Err(_) => path.to_owned(),
+    };
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError::new(what(), e))?;
     tmp.write_all(bytes).map_err(|e| CliError::new(what(), e))?;
-    tmp.persist(path)
+    tmp.persist(&target)
         .map_err(|e| CliError::new(what(), e.error))?;
     Ok(())
 }

@@ -258,3 +258,57 @@ fn flatten_proof_counts_what_kept_layers_still_hold() {
         assert!(!found.contains(&fp), "removed {f} still found by scan");
     }
 }
+
+/// A device or FIFO as `-o` is refused, `--force` or not, and left as it was (as root,
+/// `--force` used to remove it: `-o /dev/null --force` deleted the host's /dev/null).
+#[test]
+fn flatten_never_replaces_a_device_or_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = sample_image().write(dir.path(), Form::OciTar);
+    let fifo = dir.path().join("fifo");
+    let null = dir.path().join("null");
+    let mut targets = Vec::new();
+    if std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        targets.push((fifo, "FIFO"));
+    }
+    if std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        targets.push((null, "character device"));
+    } else {
+        eprintln!("SKIPPED the character device case: mknod needs root");
+    }
+    assert!(!targets.is_empty(), "neither mkfifo nor mknod worked");
+    for (target, kind) in &targets {
+        for force in [false, true] {
+            let mut args = vec![
+                "flatten",
+                input.to_str().expect("utf8"),
+                "-o",
+                target.to_str().expect("utf8"),
+            ];
+            if force {
+                args.push("--force");
+            }
+            let o = rharden(&args);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains(&format!("is a {kind}")),
+                "{}",
+                stderr(&o)
+            );
+            let now = fs::symlink_metadata(target)
+                .expect("still there")
+                .file_type();
+            assert!(now.is_fifo() || now.is_char_device(), "{now:?}");
+        }
+    }
+}

@@ -366,3 +366,76 @@ fn default_policy_fails_an_image_that_is_mostly_waste() {
     let o = rharden(&["scan", image, "--analyzers", "secretz"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `--output` to a device, a FIFO or a symlink writes through them: the path stays what it was
+/// (renaming the report over `/dev/null` as root would replace the host's /dev/null).
+#[test]
+fn output_to_a_device_fifo_or_symlink_writes_through() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaky = token_image(dir.path());
+    let path_of = |name: &str| dir.path().join(name).display().to_string();
+    let scan_to = |out: &str| rharden(&["scan", &leaky, "--format", "json", "--output", out]);
+
+    // A FIFO: a reader gets the whole report, and the FIFO stays a FIFO.
+    let fifo = path_of("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).expect("read the FIFO"))
+        };
+        let o = scan_to(&fifo);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        // Had the report not gone through the FIFO, the reader would wait for a writer forever:
+        // one that writes nothing ends its wait, and the check below fails instead of hanging.
+        let waited = std::time::Instant::now();
+        while !reader.is_finished() && waited.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if !reader.is_finished() {
+            drop(fs::OpenOptions::new().write(true).open(&fifo));
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&reader.join().expect("reader")).expect("a JSON report");
+        assert_eq!(report["schema_version"], 1);
+        let kind = fs::symlink_metadata(&fifo).expect("fifo").file_type();
+        assert!(kind.is_fifo(), "{kind:?}");
+    } else {
+        eprintln!("SKIPPED the FIFO case: mkfifo failed");
+    }
+
+    // A character device (root only): /dev/null's own numbers, in the temporary directory.
+    let null = path_of("null");
+    let made = std::process::Command::new("mknod")
+        .args(["-m", "666", &null, "c", "1", "3"])
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let o = scan_to(&null);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let kind = fs::symlink_metadata(&null).expect("null").file_type();
+        assert!(kind.is_char_device(), "{kind:?}");
+    } else {
+        eprintln!("SKIPPED the character device case: mknod needs root");
+    }
+
+    // A symlink to a file stays a symlink; its target gets the report.
+    let real = path_of("real.json");
+    fs::write(&real, b"old").expect("write");
+    let link = path_of("link.json");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let o = scan_to(&link);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(&real).expect("read")).expect("a JSON report");
+    assert_eq!(report["schema_version"], 1);
+
+    // A directory is an error naming it.
+    let o = scan_to(&dir.path().display().to_string());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+}
