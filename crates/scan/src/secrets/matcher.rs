@@ -227,14 +227,7 @@ mod tests {
     }
 
     fn github_token() -> String {
-        let payload = "hAoXguotyB57rvklcejTkgLHA21zpg";
-        let mut n = crc32fast::hash(payload.as_bytes());
-        let mut digits = [b'0'; 6];
-        for d in digits.iter_mut().rev() {
-            *d = BASE62[(n % 62) as usize];
-            n /= 62;
-        }
-        format!("ghp_{payload}{}", String::from_utf8_lossy(&digits))
+        rharden_testkit::github_token("hAoXguotyB57rvklcejTkgLHA21zpg")
     }
 
     #[test]

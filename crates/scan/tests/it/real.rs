@@ -278,13 +278,7 @@ fn github_token(seed: u32) -> String {
             char::from(BASE62[(state % 62) as usize])
         })
         .collect();
-    let mut n = crc32fast::hash(payload.as_bytes());
-    let mut digits = [b'0'; 6];
-    for d in digits.iter_mut().rev() {
-        *d = BASE62[(n % 62) as usize];
-        n /= 62;
-    }
-    format!("ghp_{payload}{}", String::from_utf8_lossy(&digits))
+    rharden_testkit::github_token(&payload)
 }
 
 /// Secrets on known lines of a 2.6 MB file, some where the 1 MiB buffers meet: each is found
