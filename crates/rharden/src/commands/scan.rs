@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rharden_image::Image;
 use rharden_scan::policy::Analyzer;
@@ -61,6 +61,37 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Refuses an output that is one of the inputs, or inside an input directory (an OCI layout):
+/// the report would replace what it reports on (`scan img.tar -o img.tar`).
+fn check_output(out: &Path, inputs: &[&Path]) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let same = |a: &Path| match (std::fs::metadata(a), std::fs::metadata(out)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    };
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let inside = |a: &Path| {
+        a.is_dir()
+            && match (a.canonicalize(), parent.canonicalize()) {
+                (Ok(a), Ok(p)) => p.starts_with(a),
+                _ => false,
+            }
+    };
+    match inputs.iter().find(|a| same(a) || inside(a)) {
+        Some(input) => Err(CliError::new(
+            format!("write {}", out.display()),
+            std::io::Error::other(format!(
+                "it is (or is inside) the input {}: the report would replace it",
+                input.display()
+            )),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Images whose layers take more than this (as stored) are scanned with one malloc heap shared
 /// by every thread: their peak memory is what matters (see `rharden_sandbox::tune_malloc`).
 const ONE_HEAP_FROM_BYTES: u64 = 256 << 20;
@@ -102,6 +133,16 @@ pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
         }
         None => None,
     };
+    let mut inputs = vec![args.image.as_path()];
+    inputs.extend(
+        [&args.policy, &args.rules, &args.baseline]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path),
+    );
+    for out in [&args.output, &args.write_baseline].into_iter().flatten() {
+        check_output(out, &inputs)?;
+    }
     let what = || format!("scan {}", args.image.display());
     let mut image = Image::open(&args.image, &super::open_options(&args.selection))
         .map_err(|e| CliError::new(what(), e))?;

@@ -439,3 +439,42 @@ fn output_to_a_device_fifo_or_symlink_writes_through() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
 }
+
+/// `--output` or `--write-baseline` naming an input (the image, a file inside an OCI layout,
+/// the policy) is bad input: exit 2, the input untouched.
+#[test]
+fn output_onto_an_input_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = token_image(dir.path());
+    let layout = sample_image().write(dir.path(), Form::OciDir);
+    let layout = layout.to_str().expect("utf8").to_owned();
+    let index = format!("{layout}/index.json");
+    let policy = dir.path().join("policy.json");
+    fs::copy(repo_root().join("policies/default.json"), &policy).expect("copy the policy");
+    let policy = policy.to_str().expect("utf8").to_owned();
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        (&tar, vec!["scan", &tar, "--output", &tar], "image"),
+        (&tar, vec!["scan", &tar, "--write-baseline", &tar], "image"),
+        (&index, vec!["scan", &layout, "--output", &index], "layout"),
+        (
+            &policy,
+            vec!["scan", &tar, "--policy", &policy, "-o", &policy],
+            "policy",
+        ),
+    ];
+    for (input, args, what) in cases {
+        let before = fs::read(input).expect("read the input");
+        let o = rharden(&args);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the report would replace it"),
+            "{what}: {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            fs::read(input).expect("read the input"),
+            before,
+            "{what} changed"
+        );
+    }
+}
