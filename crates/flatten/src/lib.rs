@@ -76,31 +76,30 @@ pub struct FlattenReport {
     pub manifest_digest: Option<Digest>,
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether writing `out` would change `input`: the same file (through any link), or a path
+/// inside `input` when it is a directory (an OCI layout).
+pub fn writes_into(input: &Path, out: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (fs::metadata(a), fs::metadata(b)) {
+    let same = match (fs::metadata(input), fs::metadata(out)) {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
-    }
+    };
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    same || (input.is_dir()
+        && match (input.canonicalize(), parent.canonicalize()) {
+            (Ok(input), Ok(parent)) => parent.starts_with(input),
+            _ => false,
+        })
 }
 
 fn check_target(input: &Path, out: &Path, force: bool) -> Result<(), FlattenError> {
-    let is_input = || FlattenError::OutputIsInput {
-        path: out.to_owned(),
-    };
-    if same_file(input, out) {
-        return Err(is_input());
-    }
-    // Writing inside an input directory (an OCI layout) would change the input.
-    if let (Ok(input), Some(parent)) = (input.canonicalize(), out.parent()) {
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        if input.is_dir() && parent.canonicalize().is_ok_and(|p| p.starts_with(&input)) {
-            return Err(is_input());
-        }
+    if writes_into(input, out) {
+        return Err(FlattenError::OutputIsInput {
+            path: out.to_owned(),
+        });
     }
     // A device, FIFO or socket (`-o /dev/null`) is never removed and replaced by the output:
     // as root, --force would otherwise delete the host's /dev/null.

@@ -64,23 +64,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 /// Refuses an output that is one of the inputs, or inside an input directory (an OCI layout):
 /// the report would replace what it reports on (`scan img.tar -o img.tar`).
 fn check_output(out: &Path, inputs: &[&Path]) -> Result<(), CliError> {
-    use std::os::unix::fs::MetadataExt;
-    let same = |a: &Path| match (std::fs::metadata(a), std::fs::metadata(out)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    };
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let inside = |a: &Path| {
-        a.is_dir()
-            && match (a.canonicalize(), parent.canonicalize()) {
-                (Ok(a), Ok(p)) => p.starts_with(a),
-                _ => false,
-            }
-    };
-    match inputs.iter().find(|a| same(a) || inside(a)) {
+    match inputs
+        .iter()
+        .find(|input| rharden_flatten::writes_into(input, out))
+    {
         Some(input) => Err(CliError::new(
             format!("write {}", out.display()),
             std::io::Error::other(format!(
