@@ -101,17 +101,18 @@ fn check_target(input: &Path, out: &Path, force: bool) -> Result<(), FlattenErro
             path: out.to_owned(),
         });
     }
+    let Ok(existing) = out.symlink_metadata() else {
+        return Ok(());
+    };
     // A device, FIFO or socket (`-o /dev/null`) is never removed and replaced by the output:
     // as root, --force would otherwise delete the host's /dev/null.
-    if let Ok(meta) = out.symlink_metadata() {
-        if let Some(kind) = special_kind(&meta.file_type()) {
-            return Err(FlattenError::OutputSpecial {
-                path: out.to_owned(),
-                kind,
-            });
-        }
+    if let Some(kind) = special_kind(&existing.file_type()) {
+        return Err(FlattenError::OutputSpecial {
+            path: out.to_owned(),
+            kind,
+        });
     }
-    if out.symlink_metadata().is_ok() && !force {
+    if !force {
         return Err(FlattenError::OutputExists {
             path: out.to_owned(),
         });

