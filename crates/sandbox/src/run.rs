@@ -103,6 +103,10 @@ pub struct Quiet;
 impl RunObserver for Quiet {}
 
 /// Runs so far in this process: part of the cgroups' names.
+/// The most a message from the container may hold (its report is ~1.5 KB). The buffer is
+/// reserved, not zeroed: its untouched pages cost nothing.
+const MESSAGE_CAPACITY: usize = 1 << 16;
+
 static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A spec with its seccomp filter compiled, ready to run (possibly many times).
@@ -473,9 +477,9 @@ impl Sandbox {
             drop(container);
             // If the container failed first (the launcher's send then fails), its own error
             // is the one that matters; it is still queued on the channel.
-            let mut buf = vec![0u8; 1 << 16];
+            let mut buf = Vec::with_capacity(MESSAGE_CAPACITY);
             loop {
-                let n = match Linux.recv(chan.as_fd(), &mut buf) {
+                let n = match sys::recv_message(chan.as_fd(), &mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     // See below: a reset is reported once, before the queued messages.
@@ -501,7 +505,7 @@ impl Sandbox {
         let mut failure = None;
         let mut exec_error = None;
         let mut reported = false;
-        let mut buf = vec![0u8; 1 << 16];
+        let mut buf = Vec::with_capacity(MESSAGE_CAPACITY);
         loop {
             // While the container is being built, a SIGTERM/SIGINT/SIGHUP/SIGQUIT to the
             // launcher cannot be forwarded (PID 1 has no handler yet): it aborts the start.
@@ -517,7 +521,7 @@ impl Sandbox {
                 }
                 continue;
             }
-            let n = match Linux.recv(chan.as_fd(), &mut buf) {
+            let n = match sys::recv_message(chan.as_fd(), &mut buf) {
                 Ok(0) => break,
                 // A container that exits with a launcher message still unread (it failed before
                 // reading "cg") resets the channel: the kernel reports ECONNRESET once, *before*
@@ -588,7 +592,7 @@ impl Sandbox {
                 }
             }
             if let (Some(exit), Some(&true)) = (&exit_chan, ready.get(1)) {
-                match Linux.recv(exit.as_fd(), &mut buf) {
+                match sys::recv_message(exit.as_fd(), &mut buf) {
                     Ok(n) if n > 0 => {
                         if let Ok(Message::Exited {
                             code,
