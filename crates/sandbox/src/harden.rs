@@ -6,8 +6,12 @@
 //! - the launcher's own inherited descriptors are closed (`O_CLOEXEC` everywhere else);
 //! - the rootfs and volume mount trees are cloned with `open_tree(OPEN_TREE_CLONE)`, because
 //!   only the launcher, in the host's mount namespace, can reach host paths;
-//! - `clone(CLONE_NEWUSER | NEWNS | NEWPID | NEWIPC | NEWUTS | NEWNET)` creates the namespaces,
-//!   all owned by the new user namespace, with this process as PID 1 and no extra fork;
+//! - `clone(CLONE_NEWUSER | NEWNS | NEWPID | NEWIPC | NEWUTS)` creates the namespaces, all owned
+//!   by the new user namespace, with this process as PID 1 and no extra fork;
+//! - the network namespace, also owned by it and with `lo` up, is made by a short-lived helper
+//!   of the launcher while this process builds its mounts, and sent here (`sys::send_new_netns`:
+//!   the slowest namespace to create, it no longer delays the start); without a user namespace
+//!   it comes with the clone (`CLONE_NEWNET`) instead;
 //! - the id maps are written and the process is put into its cgroup, then released ("go").
 
 use std::ffi::{CStr, CString, OsString};
@@ -80,6 +84,8 @@ pub enum Step {
     Hostname,
     /// Bringing `lo` up.
     Loopback,
+    /// Entering the network namespace the launcher made.
+    NetworkNamespace,
     /// Making mounts private.
     PrivateMounts,
     /// Attaching the rootfs.
@@ -135,6 +141,7 @@ impl std::fmt::Display for Step {
             Step::CgroupNamespace => "enter a cgroup namespace",
             Step::Hostname => "set the hostname",
             Step::Loopback => "bring the loopback interface up",
+            Step::NetworkNamespace => "enter the network namespace the launcher made",
             Step::PrivateMounts => "make every mount private",
             Step::AttachRootfs => "attach the root filesystem",
             Step::RootfsFlags => "make the root filesystem read-only, nosuid, nodev",
@@ -264,6 +271,9 @@ pub struct Plan {
     pub cgroup_namespace: bool,
     /// A network namespace exists: bring `lo` up, mount a fresh sysfs.
     pub network_namespace: bool,
+    /// The launcher makes it and sends it on `chan` after "go" (`sys::send_new_netns`); else it
+    /// came with the clone and `lo` is brought up here.
+    pub netns_from_launcher: bool,
     /// `setgroups(2)` is permitted in this user namespace.
     pub setgroups_allowed: bool,
     /// Hostname.
@@ -369,7 +379,7 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     }
     sys.sethostname(&plan.hostname)
         .at(Step::Hostname, String::from_utf8_lossy(&plan.hostname))?;
-    if plan.network_namespace {
+    if plan.network_namespace && !plan.netns_from_launcher {
         sys.loopback_up().at(Step::Loopback, "lo")?;
     }
 
@@ -429,23 +439,6 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
             false
         }
     };
-    // /sys read-only: a fresh sysfs needs the network namespace; otherwise a read-only copy.
-    match target(sys, root, c"sys", true, Step::Sys)? {
-        Some(tgt) => {
-            let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
-            let fs = if plan.network_namespace {
-                sys.new_fs(c"sysfs", &[], ro).at(Step::Sys, "sysfs")?
-            } else {
-                let fs = sys.clone_tree(None, c"/sys", true).at(Step::Sys, "/sys")?;
-                sys.mount_setattr(fs.as_fd(), true, ro)
-                    .at(Step::Sys, "/sys")?;
-                fs
-            };
-            sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
-                .at(Step::Sys, "/sys")?;
-        }
-        None => missing.push("sys".into()),
-    }
     // A minimal /dev on a fresh tmpfs: the device nodes are bind mounts of the host's (a user
     // namespace cannot mknod), created in a directory nobody else could have planted links in.
     match target(sys, root, c"dev", true, Step::Dev)? {
@@ -514,6 +507,30 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
                 .at(Step::Dev, "/dev read-only")?;
         }
         None => missing.push("dev".into()),
+    }
+    // The network namespace the launcher's helper made meanwhile (hence /sys after /dev: more
+    // work to overlap). Entered before /sys, because a sysfs shows the network namespace of
+    // whoever mounts it, and long before anything runs.
+    if plan.network_namespace && plan.netns_from_launcher {
+        sys.enter_launcher_netns(plan.chan.as_fd())
+            .at(Step::NetworkNamespace, "sent by the launcher")?;
+    }
+    // /sys read-only: a fresh sysfs needs the network namespace; otherwise a read-only copy.
+    match target(sys, root, c"sys", true, Step::Sys)? {
+        Some(tgt) => {
+            let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
+            let fs = if plan.network_namespace {
+                sys.new_fs(c"sysfs", &[], ro).at(Step::Sys, "sysfs")?
+            } else {
+                let fs = sys.clone_tree(None, c"/sys", true).at(Step::Sys, "/sys")?;
+                sys.mount_setattr(fs.as_fd(), true, ro)
+                    .at(Step::Sys, "/sys")?;
+                fs
+            };
+            sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
+                .at(Step::Sys, "/sys")?;
+        }
+        None => missing.push("sys".into()),
     }
     for v in &plan.volumes {
         let Some(tgt) = target(sys, root, &v.target, v.directory, Step::Volume)? else {
@@ -938,6 +955,7 @@ mod tests {
             become_root: true,
             cgroup_namespace: true,
             network_namespace: true,
+            netns_from_launcher: true,
             setgroups_allowed: true,
             hostname: b"rharden".to_vec(),
             tmpfs: vec![TmpfsMount {
@@ -980,15 +998,15 @@ mod tests {
             "recv(go)",     // released by the launcher (ids mapped)
             "setresgid(0)", // root of the user namespace
             "sethostname",
-            "loopback_up",
             "make_rprivate",            // mounts
             "move_mount(/tmp)",         // attach the rootfs
             "mount_setattr(0x7, true)", // read-only, nosuid, nodev
             "new_fs(tmpfs",
             "new_fs(proc",
-            "new_fs(sysfs",
             "create_file(null)", // minimal /dev
             "new_fs(devpts",
+            "enter_launcher_netns", // sent after "go", entered before a sysfs is mounted
+            "new_fs(sysfs",
             "open_in_root(data",       // volumes
             "open_in_root(proc/kcore", // masked paths
             "open_in_root(proc/sys",   // read-only paths

@@ -84,6 +84,10 @@ impl Syscalls for Recorder {
         self.log("loopback_up".into());
         Ok(())
     }
+    fn enter_launcher_netns(&self, _chan: BorrowedFd<'_>) -> SysResult<()> {
+        self.log("enter_launcher_netns".into());
+        Ok(())
+    }
     fn make_rprivate(&self) -> SysResult<()> {
         self.log("make_rprivate".into());
         Ok(())

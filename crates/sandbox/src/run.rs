@@ -289,6 +289,7 @@ impl Sandbox {
             become_root: root,
             cgroup_namespace: true,
             network_namespace: spec.network == Network::Loopback,
+            netns_from_launcher: spec.network == Network::Loopback,
             setgroups_allowed: root,
             hostname: spec.hostname.as_bytes().to_vec(),
             tmpfs: spec
@@ -378,7 +379,9 @@ impl Sandbox {
             | libc::CLONE_NEWPID
             | libc::CLONE_NEWIPC
             | libc::CLONE_NEWUTS;
-        if plan.network_namespace {
+        // With a user namespace, the launcher makes the network namespace after the clone
+        // (send_new_netns, below); without one, the clone does.
+        if plan.network_namespace && !plan.netns_from_launcher {
             flags |= libc::CLONE_NEWNET;
         }
         let mut userns = true;
@@ -396,7 +399,12 @@ impl Sandbox {
             {
                 userns = false;
                 plan.become_root = false;
-                sys::clone_namespaces(flags & !libc::CLONE_NEWUSER)
+                let mut flags = flags & !libc::CLONE_NEWUSER;
+                if plan.network_namespace {
+                    plan.netns_from_launcher = false;
+                    flags |= libc::CLONE_NEWNET;
+                }
+                sys::clone_namespaces(flags)
             }
             Err(e) => Err(e),
         };
@@ -452,6 +460,11 @@ impl Sandbox {
             Linux
                 .send(chan.as_fd(), b"go")
                 .map_err(prep("release the container process"))?;
+            // Its network namespace, made while it builds its mounts (on the other CPU).
+            if plan.netns_from_launcher {
+                sys::send_new_netns(pid, chan.as_fd())
+                    .map_err(prep("create the container's network namespace"))?;
+            }
             let mut outcome = cg_outcome;
             if let Err(why) = container.cgroups.join(pid) {
                 outcome = CgroupOutcome {

@@ -192,6 +192,9 @@ pub trait Syscalls {
     fn sethostname(&self, name: &[u8]) -> SysResult<()>;
     /// Brings the loopback interface up (`SIOCSIFFLAGS`).
     fn loopback_up(&self) -> SysResult<()>;
+    /// Receives the network namespace the launcher made for this container ("ns" and its
+    /// descriptor, see [`send_new_netns`]) on `chan` and `setns(2)`s into it.
+    fn enter_launcher_netns(&self, chan: BorrowedFd<'_>) -> SysResult<()>;
     /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`: nothing propagates back to the host.
     fn make_rprivate(&self) -> SysResult<()>;
     /// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount at `dir`/`path`.
@@ -376,27 +379,22 @@ impl Syscalls for Linux {
     }
 
     fn loopback_up(&self) -> SysResult<()> {
-        // SAFETY: socket takes no pointers.
-        let sock = fd_from(
-            "socket",
-            i64::from(unsafe {
-                libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-            }),
-        )?;
-        // SAFETY: ifreq is plain old data; all-zero is a valid value.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-            *dst = *src as libc::c_char;
-        }
-        // SAFETY: `req` is a valid ifreq for SIOCGIFFLAGS, which fills ifru_flags.
-        cvt("ioctl(SIOCGIFFLAGS)", unsafe {
-            libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req)
-        })?;
-        // SAFETY: the union member ifru_flags was just written by the kernel.
-        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
-        // SAFETY: `req` is a valid ifreq for SIOCSIFFLAGS.
-        cvt("ioctl(SIOCSIFFLAGS)", unsafe {
-            libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req)
+        loopback_up()
+    }
+
+    fn enter_launcher_netns(&self, chan: BorrowedFd<'_>) -> SysResult<()> {
+        let ns = loop {
+            match recv_fd(chan) {
+                Err(e) if e.errno == libc::EINTR => continue,
+                Err(e) => return Err(e),
+                Ok((payload, Some(fd))) if payload == b"ns" => break fd,
+                // EOF (the launcher is gone), or anything else: not what this step waits for.
+                Ok(_) => return Err(SysError::new("recvmsg(network namespace)", libc::EPROTO)),
+            }
+        };
+        // SAFETY: setns takes a descriptor this process owns and an integer.
+        cvt("setns(CLONE_NEWNET)", unsafe {
+            libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET)
         })
         .map(|_| ())
     }
@@ -751,6 +749,231 @@ impl Syscalls for Linux {
             }
         }
     }
+}
+
+/// Brings the loopback interface of the calling process up (`SIOCSIFFLAGS`).
+fn loopback_up() -> SysResult<()> {
+    // SAFETY: socket takes no pointers.
+    let sock = fd_from(
+        "socket",
+        i64::from(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }),
+    )?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq for SIOCGIFFLAGS, which fills ifru_flags.
+    cvt("ioctl(SIOCGIFFLAGS)", unsafe {
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req)
+    })?;
+    // SAFETY: the union member ifru_flags was just written by the kernel.
+    unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    // SAFETY: `req` is a valid ifreq for SIOCSIFFLAGS.
+    cvt("ioctl(SIOCSIFFLAGS)", unsafe {
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req)
+    })
+    .map(|_| ())
+}
+
+/// Creates the container's network namespace, owned by its user namespace and with `lo` up,
+/// and sends it to PID 1 on `chan` ("ns" and the descriptor, read by
+/// [`Syscalls::enter_launcher_netns`]). `pid` is PID 1 as the launcher sees it.
+///
+/// Why not `CLONE_NEWNET` in PID 1's clone: the kernel takes ~0.3 ms to set up a network
+/// namespace (its loopback device, every per-namespace sysctl), the slowest of them all. Made
+/// here, by a helper sharing the launcher's memory (`CLONE_VM | CLONE_VFORK`: no copy of its
+/// page tables) on the launcher's CPU, it overlaps PID 1's mounts on the other one. The helper
+/// joins PID 1's user namespace (so the new namespace is the container's own, as with the
+/// clone flag), makes the namespace, sends it and exits; it runs nothing else.
+pub fn send_new_netns(pid: i32, chan: BorrowedFd<'_>) -> SysResult<()> {
+    let userns = CString::new(format!("/proc/{pid}/ns/user"))
+        .map_err(|_| SysError::new("open(/proc/PID/ns/user)", libc::EINVAL))?;
+    let failed_step = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let failed_errno = std::sync::atomic::AtomicI32::new(0);
+    let job = NetnsJob {
+        userns: userns.as_ptr(),
+        chan: chan.as_raw_fd(),
+        failed_step: &failed_step,
+        failed_errno: &failed_errno,
+    };
+    // Reserved, not zeroed: only the pages the helper's stack reaches are touched.
+    let mut stack: Vec<u128> = Vec::with_capacity(NETNS_STACK / 16);
+    // SAFETY: one past the end of the reservation, 16-byte aligned (stacks grow down).
+    let top = unsafe { stack.as_mut_ptr().add(stack.capacity()) }.cast::<libc::c_void>();
+    // SAFETY: `netns_helper` runs on `stack`, which outlives it: with CLONE_VFORK this thread
+    // is suspended until the helper has exited. The helper allocates nothing, takes no lock
+    // and touches nothing of this process but `job` (which outlives the call), its stack and
+    // errno, which is this (suspended) thread's. Its descriptor table is its own copy (no
+    // CLONE_FILES), so what it opens is closed when it exits.
+    let helper = unsafe {
+        libc::clone(
+            netns_helper,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(&job).cast_mut().cast(),
+        )
+    };
+    if helper < 0 {
+        return Err(SysError::new("clone(CLONE_VM|CLONE_VFORK)", errno()));
+    }
+    drop(stack);
+    let _ = waitpid(helper, false);
+    match failed_step.load(std::sync::atomic::Ordering::SeqCst) {
+        usize::MAX => Ok(()),
+        step => Err(SysError::new(
+            NETNS_STEPS
+                .get(step)
+                .copied()
+                .unwrap_or("network namespace"),
+            failed_errno.load(std::sync::atomic::Ordering::SeqCst),
+        )),
+    }
+}
+
+/// What the helper of [`send_new_netns`] needs, prepared by its parent.
+struct NetnsJob<'a> {
+    /// `/proc/<pid>/ns/user` of PID 1.
+    userns: *const libc::c_char,
+    /// The launcher's end of the container channel.
+    chan: RawFd,
+    /// The index in [`NETNS_STEPS`] of the step that failed.
+    failed_step: &'a std::sync::atomic::AtomicUsize,
+    /// Its errno.
+    failed_errno: &'a std::sync::atomic::AtomicI32,
+}
+
+/// The helper's steps, in order (the names of its errors).
+const NETNS_STEPS: &[&str] = &[
+    "open(/proc/PID/ns/user)",
+    "setns(CLONE_NEWUSER)",
+    "unshare(CLONE_NEWNET)",
+    "bring lo up",
+    "open(/proc/self/ns/net)",
+    "sendmsg(network namespace)",
+];
+
+/// Stack of the helper of [`send_new_netns`]: a handful of system calls, one `ifreq`.
+const NETNS_STACK: usize = 16 * 1024;
+
+/// The helper of [`send_new_netns`], sharing the launcher's memory: the steps of
+/// [`NETNS_STEPS`], then exit (0, or 1 with the failed step recorded in the job).
+extern "C" fn netns_helper(job: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `job` is the parent's `NetnsJob`, alive while the parent is suspended.
+    let job = unsafe { &*job.cast::<NetnsJob<'_>>() };
+    let code = match netns_helper_steps(job) {
+        Ok(()) => 0,
+        Err((step, errno)) => {
+            job.failed_errno
+                .store(errno, std::sync::atomic::Ordering::SeqCst);
+            job.failed_step
+                .store(step, std::sync::atomic::Ordering::SeqCst);
+            1
+        }
+    };
+    // SAFETY: ends this helper only.
+    unsafe { libc::syscall(libc::SYS_exit, code) };
+    code
+}
+
+fn netns_helper_steps(job: &NetnsJob<'_>) -> Result<(), (usize, i32)> {
+    let at = |step: usize| move |e: SysError| (step, e.errno);
+    // SAFETY: `job.userns` is NUL-terminated and outlives the helper.
+    let userns = fd_from(
+        "open",
+        i64::from(unsafe { libc::open(job.userns, libc::O_RDONLY | libc::O_CLOEXEC) }),
+    )
+    .map_err(at(0))?;
+    // SAFETY: setns takes a descriptor and an integer.
+    cvt("setns", unsafe {
+        libc::setns(userns.as_raw_fd(), libc::CLONE_NEWUSER)
+    })
+    .map_err(at(1))?;
+    // SAFETY: unshare takes an integer.
+    cvt("unshare", unsafe { libc::unshare(libc::CLONE_NEWNET) }).map_err(at(2))?;
+    loopback_up().map_err(at(3))?;
+    // SAFETY: NUL-terminated literal.
+    let ns = fd_from(
+        "open",
+        i64::from(unsafe {
+            libc::open(
+                c"/proc/self/ns/net".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        }),
+    )
+    .map_err(at(4))?;
+    send_fd(job.chan, b"ns", ns.as_raw_fd()).map_err(at(5))
+}
+
+/// Room for one `SCM_RIGHTS` control message carrying one descriptor (`CMSG_SPACE(4)` is 24
+/// bytes on 64-bit Linux), 8-byte aligned as `cmsghdr` requires.
+type FdControl = [u64; 4];
+
+/// Sends `payload` with descriptor `fd` attached (`SCM_RIGHTS`). Allocates nothing.
+fn send_fd(chan: RawFd, payload: &[u8], fd: RawFd) -> SysResult<()> {
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
+    };
+    let mut control: FdControl = [0; 4];
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure computation.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as usize;
+    // SAFETY: `msg` has a control buffer of `msg_controllen` bytes (24, within `control`'s 32),
+    // so the first header and its 4 data bytes lie inside `control`.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+    }
+    // SAFETY: `msg` and everything it points to are valid for the call.
+    cvt("sendmsg", unsafe {
+        libc::sendmsg(chan, &msg, libc::MSG_NOSIGNAL)
+    })
+    .map(|_| ())
+}
+
+/// Receives one message of at most 16 bytes and the descriptor attached to it, if any (made
+/// close-on-exec). No bytes and no descriptor: the peer is gone.
+fn recv_fd(chan: BorrowedFd<'_>) -> SysResult<(Vec<u8>, Option<OwnedFd>)> {
+    let mut payload = [0u8; 16];
+    let mut iov = libc::iovec {
+        iov_base: payload.as_mut_ptr().cast(),
+        iov_len: payload.len(),
+    };
+    let mut control: FdControl = [0; 4];
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of::<FdControl>();
+    // SAFETY: `msg` and the buffers it points to are valid for the call.
+    let n = cvt("recvmsg", unsafe {
+        libc::recvmsg(chan.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC)
+    })?;
+    let mut fd = None;
+    // SAFETY: the kernel wrote `msg_controllen` bytes of `control`; the CMSG macros walk only
+    // within them, and a descriptor received with SCM_RIGHTS is this process's to own.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    let n = n.unsigned_abs().min(payload.len());
+    Ok((payload[..n].to_vec(), fd))
 }
 
 /// What the child of [`Syscalls::spawn`] needs, prepared by its parent.

@@ -583,6 +583,14 @@ fn cmd_launch(args: &[String]) -> i32 {
             read_only: parts.get(2) == Some(&"ro"),
         });
     }
+    // --deny-user-namespaces: this launcher cannot create user namespaces (as on a host where
+    // they are disabled), so the runtime takes its no-user-namespace path.
+    if opts.iter().any(|a| a == "--deny-user-namespaces") {
+        if let Err(e) = deny_user_namespaces() {
+            eprintln!("launch: cannot deny user namespaces: {e}");
+            return 2;
+        }
+    }
     let run = |sb: &Sandbox| {
         sb.run(&mut Quiet).map_err(|e| {
             let mut s = e.to_string();
@@ -636,6 +644,36 @@ fn cmd_launch(args: &[String]) -> i32 {
             125
         }
     }
+}
+
+/// Installs a seccomp filter on this process that fails `clone` with `CLONE_NEWUSER` (EPERM).
+fn deny_user_namespaces() -> Result<(), String> {
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule,
+    };
+    let newuser = libc::CLONE_NEWUSER as u64;
+    let rule = SeccompRule::new(vec![SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(newuser),
+        newuser,
+    )
+    .map_err(|e| e.to_string())?])
+    .map_err(|e| e.to_string())?;
+    let filter = SeccompFilter::new(
+        [(libc::SYS_clone, vec![rule])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        std::env::consts::ARCH
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
+    seccompiler::apply_filter(&program).map_err(|e| e.to_string())
 }
 
 /// This process's descriptors and what they point to.

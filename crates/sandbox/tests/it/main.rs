@@ -432,3 +432,28 @@ fn volumes_are_writable_only_when_asked() {
     assert!(!vol.path().join("g").exists());
     std::thread::sleep(Duration::from_millis(1));
 }
+
+/// Without user namespaces (denied to the launcher here), the network namespace comes with
+/// PID 1's clone instead of from the launcher's helper: still only `lo`, and up.
+#[test]
+fn without_user_namespaces_the_network_is_still_loopback_only() {
+    let Some(rootfs) = setup("without_user_namespaces_the_network_is_still_loopback_only") else {
+        return;
+    };
+    let (code, stdout, stderr) = run(rootfs.launch(
+        &["--report", "--deny-user-namespaces"],
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /sys/class/net/lo/flags; ls /sys/class/net",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.contains("report user-namespace not"), "{stderr}");
+    assert!(
+        stderr.contains("report namespaces fully new mount, pid, ipc, uts, net"),
+        "{stderr}"
+    );
+    // IFF_UP | IFF_LOOPBACK, and no other interface.
+    assert_eq!(stdout, "0x9\nlo\n", "{stderr}");
+}
