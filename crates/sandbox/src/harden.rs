@@ -508,15 +508,25 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
         }
         None => missing.push("dev".into()),
     }
-    // The network namespace the launcher's helper made meanwhile (hence /sys after /dev: more
-    // work to overlap). Entered before /sys, because a sysfs shows the network namespace of
-    // whoever mounts it, and long before anything runs.
+    // Masks and read-only paths on the fresh /proc now (those under /sys once it is mounted).
+    let mut masked = 0;
+    let mut readonly = 0;
+    // One empty read-only tmpfs masks every directory: the first is mounted, the others are
+    // clones of that mount (no new superblock each; the read-only flag is cloned with it).
+    let mut empty: Option<OwnedFd> = None;
+    if proc_mounted {
+        masked += mask(sys, root, "proc/", &mut empty)?;
+        readonly += make_read_only(sys, root, READONLY_PATHS)?;
+    }
+    // The network namespace the launcher's helper made meanwhile (the /proc masks above overlap
+    // it too). Entered before /sys, because a sysfs shows the network namespace of whoever
+    // mounts it, and long before anything runs.
     if plan.network_namespace && plan.netns_from_launcher {
         sys.enter_launcher_netns(plan.chan.as_fd())
             .at(Step::NetworkNamespace, "sent by the launcher")?;
     }
     // /sys read-only: a fresh sysfs needs the network namespace; otherwise a read-only copy.
-    match target(sys, root, c"sys", true, Step::Sys)? {
+    let sys_mounted = match target(sys, root, c"sys", true, Step::Sys)? {
         Some(tgt) => {
             let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
             let fs = if plan.network_namespace {
@@ -529,9 +539,13 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
             };
             sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
                 .at(Step::Sys, "/sys")?;
+            true
         }
-        None => missing.push("sys".into()),
-    }
+        None => {
+            missing.push("sys".into());
+            false
+        }
+    };
     for v in &plan.volumes {
         let Some(tgt) = target(sys, root, &v.target, v.directory, Step::Volume)? else {
             return Err(HardenError::Check {
@@ -548,6 +562,14 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
         sys.mount_setattr(v.tree.as_fd(), true, flags)
             .at(Step::Volume, cstr_display(&v.target))?;
     }
+    if sys_mounted {
+        masked += mask(sys, root, "sys/", &mut empty)?;
+    }
+
+    // 4. pivot_root, not chroot: the old root is detached, so no `..` or fd trick can reach it.
+    //    Not earlier: the kernel mounts a new sysfs (or proc) in a user namespace only while a
+    //    full one is visible in the mount namespace, the host's, which the pivot detaches.
+    sys.pivot_root(root).at(Step::PivotRoot, "/")?;
     let rootfs_detail = format!(
         "{}, nosuid, nodev; tmpfs {} (nosuid, nodev, noexec); /proc, /sys ro, minimal /dev{}",
         if plan.read_only {
@@ -575,68 +597,6 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
         Level::Partially
     };
     report.record(Mechanism::Rootfs, rootfs_level, rootfs_detail);
-
-    // Masked and read-only paths go on top of the fresh /proc and /sys.
-    let mut masked = 0;
-    let mut readonly = 0;
-    // One empty read-only tmpfs masks every directory: the first is mounted, the others are
-    // clones of that mount (no new superblock each; the read-only flag is cloned with it).
-    let mut empty: Option<OwnedFd> = None;
-    if proc_mounted {
-        for path in MASKED_PATHS {
-            let cpath = CString::new(*path).unwrap_or_default();
-            match sys.open_in_root(root, &cpath, true) {
-                Ok(tgt) => {
-                    let fs = match &empty {
-                        Some(first) => sys
-                            .clone_tree(Some(first.as_fd()), c"", false)
-                            .at(Step::Mask, path)?,
-                        None => sys
-                            .new_fs(
-                                c"tmpfs",
-                                &[(c"size", Some(c"0"))],
-                                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-                            )
-                            .at(Step::Mask, path)?,
-                    };
-                    sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
-                        .at(Step::Mask, path)?;
-                    if empty.is_none() {
-                        empty = Some(fs);
-                    }
-                }
-                Err(e) if e.errno == libc::ENOTDIR => {
-                    let tgt = sys.open_in_root(root, &cpath, false).at(Step::Mask, path)?;
-                    let null = sys
-                        .clone_tree(None, c"/dev/null", false)
-                        .at(Step::Mask, "/dev/null")?;
-                    sys.move_mount(null.as_fd(), Some(tgt.as_fd()), c"")
-                        .at(Step::Mask, path)?;
-                }
-                Err(e) if e.errno == libc::ENOENT => continue,
-                Err(e) => return Err(e).at(Step::Mask, path),
-            }
-            masked += 1;
-        }
-        for path in READONLY_PATHS {
-            let cpath = CString::new(*path).unwrap_or_default();
-            let Some(tgt) = target(sys, root, &cpath, false, Step::ReadOnlyPath)? else {
-                continue;
-            };
-            let copy = sys
-                .clone_tree(Some(tgt.as_fd()), c"", true)
-                .at(Step::ReadOnlyPath, path)?;
-            sys.mount_setattr(
-                copy.as_fd(),
-                true,
-                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-            )
-            .at(Step::ReadOnlyPath, path)?;
-            sys.move_mount(copy.as_fd(), Some(tgt.as_fd()), c"")
-                .at(Step::ReadOnlyPath, path)?;
-            readonly += 1;
-        }
-    }
     report.record(
         Mechanism::MaskedPaths,
         if proc_mounted {
@@ -646,15 +606,13 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
         },
         format!("{masked} masked, {readonly} read-only (of those present on this kernel)"),
     );
-
-    // 4. pivot_root, not chroot: the old root is detached, so no `..` or fd trick can reach it.
-    sys.pivot_root(root).at(Step::PivotRoot, "/")?;
     report.record(
         Mechanism::PivotRoot,
         Level::Fully,
         "pivot_root into the rootfs, old root detached",
     );
-    // The working directory is resolved inside the new root only, and verified (CVE-2024-21626).
+    // The working directory is resolved inside the new root only, once every mount is in place
+    // (a volume may be the working directory), and verified (CVE-2024-21626).
     sys.chdir(&plan.cwd)
         .at(Step::Workdir, cstr_display(&plan.cwd))?;
     let cwd = sys.getcwd().at(Step::Workdir, cstr_display(&plan.cwd))?;
@@ -844,6 +802,83 @@ pub fn harden<S: Syscalls>(sys: &S, plan: &Plan, report: &mut Report) -> Result<
     Ok(())
 }
 
+/// Masks the [`MASKED_PATHS`] under `prefix` that exist: a directory behind the shared empty
+/// read-only tmpfs `empty` (mounted the first time), a file behind `/dev/null`. Returns how
+/// many were masked.
+fn mask<S: Syscalls>(
+    sys: &S,
+    root: BorrowedFd<'_>,
+    prefix: &str,
+    empty: &mut Option<OwnedFd>,
+) -> Result<usize, HardenError> {
+    let mut masked = 0;
+    for path in MASKED_PATHS.iter().filter(|p| p.starts_with(prefix)) {
+        let cpath = CString::new(*path).unwrap_or_default();
+        match sys.open_in_root(root, &cpath, true) {
+            Ok(tgt) => {
+                let fs = match empty.as_ref() {
+                    Some(first) => sys
+                        .clone_tree(Some(first.as_fd()), c"", false)
+                        .at(Step::Mask, path)?,
+                    None => sys
+                        .new_fs(
+                            c"tmpfs",
+                            &[(c"size", Some(c"0"))],
+                            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                        )
+                        .at(Step::Mask, path)?,
+                };
+                sys.move_mount(fs.as_fd(), Some(tgt.as_fd()), c"")
+                    .at(Step::Mask, path)?;
+                if empty.is_none() {
+                    *empty = Some(fs);
+                }
+            }
+            Err(e) if e.errno == libc::ENOTDIR => {
+                let tgt = sys.open_in_root(root, &cpath, false).at(Step::Mask, path)?;
+                let null = sys
+                    .clone_tree(None, c"/dev/null", false)
+                    .at(Step::Mask, "/dev/null")?;
+                sys.move_mount(null.as_fd(), Some(tgt.as_fd()), c"")
+                    .at(Step::Mask, path)?;
+            }
+            Err(e) if e.errno == libc::ENOENT => continue,
+            Err(e) => return Err(e).at(Step::Mask, path),
+        }
+        masked += 1;
+    }
+    Ok(masked)
+}
+
+/// Makes each of `paths` that exists a read-only (nosuid, nodev, noexec) copy of itself.
+/// Returns how many.
+fn make_read_only<S: Syscalls>(
+    sys: &S,
+    root: BorrowedFd<'_>,
+    paths: &[&str],
+) -> Result<usize, HardenError> {
+    let mut done = 0;
+    for path in paths {
+        let cpath = CString::new(*path).unwrap_or_default();
+        let Some(tgt) = target(sys, root, &cpath, false, Step::ReadOnlyPath)? else {
+            continue;
+        };
+        let copy = sys
+            .clone_tree(Some(tgt.as_fd()), c"", true)
+            .at(Step::ReadOnlyPath, path)?;
+        sys.mount_setattr(
+            copy.as_fd(),
+            true,
+            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+        )
+        .at(Step::ReadOnlyPath, path)?;
+        sys.move_mount(copy.as_fd(), Some(tgt.as_fd()), c"")
+            .at(Step::ReadOnlyPath, path)?;
+        done += 1;
+    }
+    Ok(done)
+}
+
 /// Waits for the launcher's next message, which must be `want`.
 fn expect<S: Syscalls>(sys: &S, plan: &Plan, want: &[u8]) -> Result<(), HardenError> {
     let mut buf = [0u8; 16];
@@ -1005,11 +1040,12 @@ mod tests {
             "new_fs(proc",
             "create_file(null)", // minimal /dev
             "new_fs(devpts",
-            "enter_launcher_netns", // sent after "go", entered before a sysfs is mounted
-            "new_fs(sysfs",
-            "open_in_root(data",       // volumes
-            "open_in_root(proc/kcore", // masked paths
+            "open_in_root(proc/kcore", // masked paths under /proc
             "open_in_root(proc/sys",   // read-only paths
+            "enter_launcher_netns",    // sent after "go", entered before a sysfs is mounted
+            "new_fs(sysfs",
+            "open_in_root(data",         // volumes
+            "open_in_root(sys/firmware", // masked paths under /sys
             "pivot_root",
             "chdir(/)",
             "recv(cg)",           // the launcher joined us to our cgroup
