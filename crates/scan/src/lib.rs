@@ -34,7 +34,7 @@ mod scan;
 pub mod secrets;
 
 pub use finding::{Finding, Location, Severity, Source, Status};
-pub use policy::{Policy, PolicyError};
+pub use policy::{Policy, PolicyError, RunRequirements};
 pub use scan::{
     config_secrets, report_from_walk, scan, skip_paths, Baseline, BaselineEntry, LayerRow,
     ScanError, ScanOptions, ScanReport, Summary,

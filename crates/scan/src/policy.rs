@@ -28,6 +28,18 @@ struct PolicyDoc {
     require: Option<RequireDoc>,
     #[serde(default)]
     bloat: Option<BloatDoc>,
+    /// What `rharden run IMAGE --policy` takes from the policy besides its verdict.
+    #[serde(default)]
+    run: Option<RunDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunDoc {
+    /// Start the container only with every runtime mechanism fully enforced (`--require-all`).
+    #[serde(default)]
+    require_all: bool,
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +163,14 @@ pub struct Requirements {
     pub reason: String,
 }
 
+/// What a policy asks of `rharden run` (the runtime), beyond refusing an image that fails it.
+#[derive(Debug, Clone)]
+pub struct RunRequirements {
+    /// Every mechanism fully enforced or the container does not start, as `--require-all`.
+    pub require_all: bool,
+    pub reason: String,
+}
+
 /// Limits on waste; crossing one is a finding of `severity`.
 #[derive(Debug, Clone)]
 pub struct BloatLimits {
@@ -207,6 +227,7 @@ pub struct Policy {
     pub severity: std::collections::BTreeMap<String, Severity>,
     pub require: Option<Requirements>,
     pub bloat: Option<BloatLimits>,
+    pub run: Option<RunRequirements>,
 }
 
 impl Default for Policy {
@@ -224,6 +245,7 @@ impl Default for Policy {
             severity: std::collections::BTreeMap::new(),
             require: None,
             bloat: None,
+            run: None,
         }
     }
 }
@@ -324,6 +346,16 @@ impl Policy {
             }
             None => None,
         };
+        let run = match doc.run {
+            Some(r) => {
+                need_reason(&r.reason, "/run/reason".into())?;
+                Some(RunRequirements {
+                    require_all: r.require_all,
+                    reason: r.reason,
+                })
+            }
+            None => None,
+        };
         let bloat = match doc.bloat {
             Some(b) => {
                 need_reason(&b.reason, "/bloat/reason".into())?;
@@ -382,6 +414,7 @@ impl Policy {
             severity: doc.severity,
             require,
             bloat,
+            run,
         })
     }
 
@@ -517,7 +550,8 @@ mod tests {
                          "findings":[{"rule":"hygiene-no-healthcheck","path":".*","reason":"batch job"}]},
                 "severity":{"hygiene-root-user":"critical"},
                 "require":{"non_root_user":true,"elf":["pie","nx"],"severity":"high","reason":"prod"},
-                "bloat":{"min_efficiency":0.9,"max_wasted_percent":10,"severity":"medium","reason":"size"}}"#,
+                "bloat":{"min_efficiency":0.9,"max_wasted_percent":10,"severity":"medium","reason":"size"},
+                "run":{"require_all":true,"reason":"production"}}"#,
         )
         .expect("valid");
         assert_eq!(p.analyzers, vec![Analyzer::Secrets, Analyzer::Elf]);
@@ -536,6 +570,9 @@ mod tests {
         assert_eq!(r.elf, vec![ElfProtection::Pie, ElfProtection::Nx]);
         assert_eq!(p.bloat.as_ref().and_then(|b| b.min_efficiency), Some(0.9));
         assert!(p.describe().iter().any(|l| l.contains("efficiency ≥ 0.9")));
+        let run = p.run.as_ref().expect("run");
+        assert!(run.require_all);
+        assert_eq!(run.reason, "production");
 
         for (doc, pointer) in [
             (&br#"{"version":1,"fail_on":"high","analyzers":["secretz"]}"#[..], "/analyzers/0"),
@@ -546,6 +583,8 @@ mod tests {
             (br#"{"version":1,"fail_on":"high","bloat":{"min_efficiency":1.5,"severity":"low","reason":"x"}}"#, "/bloat/min_efficiency"),
             (br#"{"version":1,"fail_on":"high","bloat":{"max_wasted_bytes":-1,"severity":"low","reason":"x"}}"#, "/bloat/max_wasted_bytes"),
             (br#"{"version":1,"fail_on":"high","severity":{"x":"severe"}}"#, "/severity/x"),
+            (br#"{"version":1,"fail_on":"high","run":{"require_all":true,"reason":" "}}"#, "/run/reason"),
+            (br#"{"version":1,"fail_on":"high","run":{"require_al":true,"reason":"x"}}"#, "/run/require_al"),
         ] {
             let e = Policy::parse(Path::new("p.json"), doc).expect_err("invalid");
             assert_eq!(e.pointer, pointer, "{e}");

@@ -202,6 +202,7 @@ fn resolve(
 ) -> Result<(SandboxSpecBuilder, Vec<String>, Option<ImageSummary>), CliError> {
     let mut notes = Vec::new();
     let mut summary = None;
+    let mut policy_requires_all = false;
     let mut builder = match (&args.rootfs, &args.bundle) {
         _ if args.image.is_some() => {
             let path = args.image.as_deref().unwrap_or(Path::new(""));
@@ -210,6 +211,15 @@ fn resolve(
             }
             let prepared = run_image::prepare(path, &args.selection, args.policy.as_deref())?;
             notes.extend(prepared.notes);
+            if let (Some(reason), Some(file)) = (&prepared.require_all, &args.policy) {
+                if !args.require_all {
+                    notes.push(format!(
+                        "the policy {} requires every mechanism fully enforced (run.require_all, as --require-all): {reason}",
+                        file.display()
+                    ));
+                }
+                policy_requires_all = true;
+            }
             let config = &prepared.config;
             let argv = run_image::command(config, args.entrypoint.as_deref(), &args.command);
             if argv.is_empty() {
@@ -363,7 +373,9 @@ fn resolve(
         }
         builder = builder.seccomp(Seccomp::Profile(Box::new(profile)));
     }
-    builder = builder.caps(caps).require_all(args.require_all);
+    builder = builder
+        .caps(caps)
+        .require_all(args.require_all || policy_requires_all);
     Ok((builder, notes, summary))
 }
 

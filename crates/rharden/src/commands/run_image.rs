@@ -10,7 +10,7 @@ use rharden_flatten::{IdShift, RootfsCache, UnpackOptions};
 use rharden_image::{Digest, Image, RuntimeConfig};
 use rharden_sandbox::IdMapping;
 use rharden_scan::secrets::rules::RuleSet;
-use rharden_scan::{Policy, ScanOptions};
+use rharden_scan::{Policy, RunRequirements, ScanOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
@@ -50,6 +50,8 @@ pub struct Prepared {
     pub summary: ImageSummary,
     /// Notes to print before the run.
     pub notes: Vec<String>,
+    /// The policy's `run.require_all`, with its reason: every mechanism fully enforced or no start.
+    pub require_all: Option<String>,
 }
 
 /// What `--report` says about the image.
@@ -89,10 +91,14 @@ pub fn prepare(
         Image::open(path, &super::open_options(selection)).map_err(|e| CliError::new(what(), e))?;
     let root = cache_root()?;
     let mut notes = Vec::new();
-    let verdict = match policy {
-        Some(file) => Some(gate(&image, path, file, &root)?),
-        None => None,
+    let (verdict, run) = match policy {
+        Some(file) => {
+            let (verdict, run) = gate(&image, path, file, &root)?;
+            (Some(verdict), run)
+        }
+        None => (None, None),
     };
+    let require_all = run.filter(|r| r.require_all).map(|r| r.reason);
     let is_root = rustix::process::geteuid().is_root();
     // As root, the sandbox maps container ids 0..count to host ids host_base..: the cached tree
     // is owned accordingly, so the container sees the image's owners.
@@ -145,11 +151,18 @@ pub fn prepare(
             policy: verdict,
         },
         notes,
+        require_all,
     })
 }
 
-/// The policy's verdict on the image, from the verdict cache or a scan; an error when it fails.
-fn gate(image: &Image, path: &Path, file: &Path, root: &Path) -> Result<Verdict, CliError> {
+/// The policy's verdict on the image, from the verdict cache or a scan (an error when it
+/// fails), and what the policy asks of the runtime.
+fn gate(
+    image: &Image,
+    path: &Path,
+    file: &Path,
+    root: &Path,
+) -> Result<(Verdict, Option<RunRequirements>), CliError> {
     let policy_what = || format!("load the policy {}", file.display());
     let bytes = std::fs::read(file).map_err(|e| CliError::new(policy_what(), e))?;
     let policy = Policy::load(file).map_err(|e| CliError::new(policy_what(), e))?;
@@ -214,7 +227,7 @@ fn gate(image: &Image, path: &Path, file: &Path, root: &Path) -> Result<Verdict,
             )),
         ));
     }
-    Ok(verdict)
+    Ok((verdict, policy.run))
 }
 
 /// Best effort: a verdict that cannot be stored is computed again next time. Written into an

@@ -541,4 +541,32 @@ fn run_image_as_an_unprivileged_user() {
     let out = run(&["--require-all", "base.oci.tar", "--", "/bin/true"]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert!(stderr(&out).contains("--require-all"), "{}", stderr(&out));
+
+    // A policy with `run.require_all` (as policies/ci-strict.json has) is the flag: the image
+    // passes the policy, and the missing cgroup still stops the start.
+    let policy = dir.path().join("strict-run.json");
+    std::fs::write(
+        &policy,
+        br#"{"version":1,"fail_on":"critical","analyzers":["hygiene"],
+            "run":{"require_all":true,"reason":"production starts fully hardened"}}"#,
+    )
+    .expect("write the policy");
+    std::os::unix::fs::chown(&policy, Some(NOBODY), Some(NOBODY)).expect("chown");
+    let out = run(&[
+        "--policy",
+        "strict-run.json",
+        "base.oci.tar",
+        "--",
+        "/bin/true",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("run.require_all") && err.contains("production starts fully hardened"),
+        "{err}"
+    );
+    assert!(
+        err.contains("failed to enforce cgroups fully (--require-all)"),
+        "{err}"
+    );
 }
