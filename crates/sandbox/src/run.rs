@@ -102,11 +102,11 @@ pub trait RunObserver {
 pub struct Quiet;
 impl RunObserver for Quiet {}
 
-/// Runs so far in this process: part of the cgroups' names.
 /// The most a message from the container may hold (its report is ~1.5 KB). The buffer is
 /// reserved, not zeroed: its untouched pages cost nothing.
 const MESSAGE_CAPACITY: usize = 1 << 16;
 
+/// Runs so far in this process: part of the cgroups' names.
 static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// A spec with its seccomp filter compiled, ready to run (possibly many times).
@@ -460,7 +460,7 @@ impl Sandbox {
             Linux
                 .send(chan.as_fd(), b"go")
                 .map_err(prep("release the container process"))?;
-            // Its network namespace, made while it builds its mounts (on the other CPU).
+            // Its network namespace, made here (on this CPU) while it builds its mounts.
             if plan.netns_from_launcher {
                 sys::send_new_netns(pid, chan.as_fd())
                     .map_err(prep("create the container's network namespace"))?;
