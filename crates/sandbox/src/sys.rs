@@ -719,27 +719,16 @@ impl Syscalls for Linux {
             envp: envp_ptrs.as_ptr(),
             failed: &failed,
         };
-        // The child's stack, 16-byte aligned at its top (stacks grow down).
-        let mut stack = vec![0u128; SPAWN_STACK / 16];
-        let top = stack.as_mut_ptr_range().end.cast::<libc::c_void>();
-        // SAFETY: `spawn_child` runs on `stack`, which outlives the child's use of it: with
-        // CLONE_VFORK this thread is suspended until the child has called execve or exited,
-        // and the child touches nothing of this process but `job` and its stack (raw system
-        // calls only: no allocation, no lock, no thread-local state but errno, which no
-        // other thread reads while this one is suspended). `job` and the pointer arrays it
+        // SAFETY: `spawn_child` touches nothing of this process but `job`, its stack and errno
+        // (raw system calls only: no allocation, no lock); `job` and the pointer arrays it
         // points to outlive the call.
         let pid = unsafe {
-            libc::clone(
+            vfork_call(
                 spawn_child,
-                top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
                 std::ptr::from_ref(&job).cast_mut().cast(),
+                SPAWN_STACK,
             )
-        };
-        if pid < 0 {
-            return Err(SysError::new("clone(CLONE_VM|CLONE_VFORK)", errno()));
-        }
-        drop(stack);
+        }?;
         match failed.load(std::sync::atomic::Ordering::SeqCst) {
             0 => Ok(pid),
             err => {
@@ -797,27 +786,16 @@ pub fn send_new_netns(pid: i32, chan: BorrowedFd<'_>) -> SysResult<()> {
         failed_step: &failed_step,
         failed_errno: &failed_errno,
     };
-    // Reserved, not zeroed: only the pages the helper's stack reaches are touched.
-    let mut stack: Vec<u128> = Vec::with_capacity(NETNS_STACK / 16);
-    // SAFETY: one past the end of the reservation, 16-byte aligned (stacks grow down).
-    let top = unsafe { stack.as_mut_ptr().add(stack.capacity()) }.cast::<libc::c_void>();
-    // SAFETY: `netns_helper` runs on `stack`, which outlives it: with CLONE_VFORK this thread
-    // is suspended until the helper has exited. The helper allocates nothing, takes no lock
-    // and touches nothing of this process but `job` (which outlives the call), its stack and
-    // errno, which is this (suspended) thread's. Its descriptor table is its own copy (no
-    // CLONE_FILES), so what it opens is closed when it exits.
+    // SAFETY: the helper allocates nothing, takes no lock and touches nothing of this process
+    // but `job` (which outlives the call), its stack and errno. Its descriptor table is its own
+    // copy (no CLONE_FILES), so what it opens is closed when it exits.
     let helper = unsafe {
-        libc::clone(
+        vfork_call(
             netns_helper,
-            top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             std::ptr::from_ref(&job).cast_mut().cast(),
+            NETNS_STACK,
         )
-    };
-    if helper < 0 {
-        return Err(SysError::new("clone(CLONE_VM|CLONE_VFORK)", errno()));
-    }
-    drop(stack);
+    }?;
     let _ = waitpid(helper, false);
     match failed_step.load(std::sync::atomic::Ordering::SeqCst) {
         usize::MAX => Ok(()),
@@ -974,6 +952,43 @@ fn recv_fd(chan: BorrowedFd<'_>) -> SysResult<(Vec<u8>, Option<OwnedFd>)> {
     }
     let n = n.unsigned_abs().min(payload.len());
     Ok((payload[..n].to_vec(), fd))
+}
+
+/// Runs `child(arg)` in a child process that shares this one's memory, on a stack of its own of
+/// `stack_bytes` (`clone(CLONE_VM | CLONE_VFORK)`: no copy of the page tables), and returns its
+/// pid once it has called `execve` or exited; this thread is suspended until then. The stack is
+/// reserved, not zeroed: only the pages the child reaches are touched.
+///
+/// # Safety
+///
+/// `child` must touch nothing of this process but `arg`, its own stack and errno (this thread's,
+/// which is suspended): no allocation, no lock, no other thread-local state. `arg` must stay
+/// valid until this returns.
+unsafe fn vfork_call(
+    child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+    stack_bytes: usize,
+) -> SysResult<i32> {
+    let mut stack: Vec<u128> = Vec::with_capacity(stack_bytes / 16);
+    // SAFETY: one past the end of the reservation, 16-byte aligned (stacks grow down).
+    let top = unsafe { stack.as_mut_ptr().add(stack.capacity()) }.cast::<libc::c_void>();
+    // SAFETY: `child` runs on `stack`, which outlives it: with CLONE_VFORK this thread is
+    // suspended until the child has called execve or exited; the rest is the caller's promise.
+    let pid = unsafe {
+        libc::clone(
+            child,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            arg,
+        )
+    };
+    let result = if pid < 0 {
+        Err(SysError::new("clone(CLONE_VM|CLONE_VFORK)", errno()))
+    } else {
+        Ok(pid)
+    };
+    drop(stack);
+    result
 }
 
 /// What the child of [`Syscalls::spawn`] needs, prepared by its parent.
