@@ -585,10 +585,25 @@ fn cmd_launch(args: &[String]) -> i32 {
     }
     // --deny-user-namespaces: this launcher cannot create user namespaces (as on a host where
     // they are disabled), so the runtime takes its no-user-namespace path.
-    if opts.iter().any(|a| a == "--deny-user-namespaces") {
-        if let Err(e) = deny_user_namespaces() {
-            eprintln!("launch: cannot deny user namespaces: {e}");
-            return 2;
+    // --deny-network-namespaces: `unshare(CLONE_NEWNET)` fails (EPERM), in the launcher's
+    // helper as anywhere.
+    for (flag, syscall, namespace) in [
+        (
+            "--deny-user-namespaces",
+            libc::SYS_clone,
+            libc::CLONE_NEWUSER,
+        ),
+        (
+            "--deny-network-namespaces",
+            libc::SYS_unshare,
+            libc::CLONE_NEWNET,
+        ),
+    ] {
+        if opts.iter().any(|a| a == flag) {
+            if let Err(e) = deny_namespace(syscall, namespace) {
+                eprintln!("launch: cannot apply {flag}: {e}");
+                return 2;
+            }
         }
     }
     let run = |sb: &Sandbox| {
@@ -646,23 +661,24 @@ fn cmd_launch(args: &[String]) -> i32 {
     }
 }
 
-/// Installs a seccomp filter on this process that fails `clone` with `CLONE_NEWUSER` (EPERM).
-fn deny_user_namespaces() -> Result<(), String> {
+/// Installs a seccomp filter on this process that fails `syscall` (EPERM) when its first
+/// argument has the `namespace` flag (`clone` or `unshare`).
+fn deny_namespace(syscall: libc::c_long, namespace: libc::c_int) -> Result<(), String> {
     use seccompiler::{
         BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
         SeccompRule,
     };
-    let newuser = libc::CLONE_NEWUSER as u64;
+    let flag = namespace as u64;
     let rule = SeccompRule::new(vec![SeccompCondition::new(
         0,
         SeccompCmpArgLen::Qword,
-        SeccompCmpOp::MaskedEq(newuser),
-        newuser,
+        SeccompCmpOp::MaskedEq(flag),
+        flag,
     )
     .map_err(|e| e.to_string())?])
     .map_err(|e| e.to_string())?;
     let filter = SeccompFilter::new(
-        [(libc::SYS_clone, vec![rule])].into_iter().collect(),
+        [(syscall, vec![rule])].into_iter().collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         std::env::consts::ARCH

@@ -457,3 +457,47 @@ fn without_user_namespaces_the_network_is_still_loopback_only() {
     // IFF_UP | IFF_LOOPBACK, and no other interface.
     assert_eq!(stdout, "0x9\nlo\n", "{stderr}");
 }
+
+/// When the launcher's helper cannot make the network namespace (`unshare(CLONE_NEWNET)`
+/// denied here), the start fails with exit 125 and an error that names the call, the command
+/// never runs, and the launcher leaves none of its cgroups (`rharden-<pid>-…`) behind.
+#[test]
+fn a_network_namespace_that_cannot_be_made_fails_the_start_cleanly() {
+    let Some(rootfs) = setup("a_network_namespace_that_cannot_be_made_fails_the_start_cleanly")
+    else {
+        return;
+    };
+    let mut cmd = rootfs.launch(
+        &["--deny-network-namespaces"],
+        &["/bin/sh", "-c", "echo started"],
+    );
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let launcher = child.id();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(125), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("create the container's network namespace")
+            && stderr.contains("unshare(CLONE_NEWNET)")
+            && stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("started"), "{stdout}");
+    let prefix = format!("rharden-{launcher}-");
+    let left: Vec<String> = ["/sys/fs/cgroup/pids/rharden", "/sys/fs/cgroup/rharden"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
