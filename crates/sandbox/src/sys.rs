@@ -767,7 +767,9 @@ fn loopback_up() -> SysResult<()> {
 
 /// Creates the container's network namespace, owned by its user namespace and with `lo` up,
 /// and sends it to PID 1 on `chan` ("ns" and the descriptor, read by
-/// [`Syscalls::enter_launcher_netns`]). `pid` is PID 1 as the launcher sees it.
+/// [`Syscalls::enter_launcher_netns`]). `pid` is PID 1 as the launcher sees it: its child, not
+/// yet reaped, so the number cannot name another process (if PID 1 already died, what the
+/// helper makes is never entered, and the run fails with PID 1's own error).
 ///
 /// Why not `CLONE_NEWNET` in PID 1's clone: the kernel takes ~0.3 ms to set up a network
 /// namespace (its loopback device, every per-namespace sysctl), the slowest of them all. Made
