@@ -16,7 +16,7 @@ pub struct ImageSink<'a> {
     pub secrets: Option<SecretSink<'a>>,
     pub accounts: Option<AccountsSink>,
     pub elf: Option<ElfSink>,
-    pub hashes: Option<ContentHashSink>,
+    pub hashes: Option<ContentHashSink<'a>>,
     /// Which sinks want the current entry's content, in field order.
     wants: [bool; SINKS],
 }
@@ -26,7 +26,7 @@ impl<'a> ImageSink<'a> {
         secrets: Option<SecretSink<'a>>,
         accounts: Option<AccountsSink>,
         elf: Option<ElfSink>,
-        hashes: Option<ContentHashSink>,
+        hashes: Option<ContentHashSink<'a>>,
     ) -> Self {
         Self {
             secrets,

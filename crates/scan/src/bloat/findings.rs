@@ -224,29 +224,58 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Files of one content id, as groups named by their sha256. Every file of the group but at most
+/// one (the first of its size in the image) has one: the group is named by it, and the file
+/// without joins it. Two different sha256 under one id would be an id collision: then each
+/// sha256 is its own group, and the file without one is left out, as unproven.
+fn named_by_sha256<'r>(
+    files: impl Iterator<Item = &'r FileRecord>,
+    sha256_of: &impl Fn(&FileRecord) -> Option<&'r [u8; 32]>,
+) -> Vec<(&'r [u8; 32], Vec<&'r FileRecord>)> {
+    let mut named: Vec<(&[u8; 32], &FileRecord)> = Vec::new();
+    let mut unnamed = Vec::new();
+    for r in files {
+        match sha256_of(r) {
+            Some(sha) => named.push((sha, r)),
+            None => unnamed.push(r),
+        }
+    }
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    let mut groups: Vec<(&[u8; 32], Vec<&FileRecord>)> = named
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|same| (same[0].0, same.iter().map(|(_, r)| *r).collect()))
+        .collect();
+    if let [(_, only)] = groups.as_mut_slice() {
+        if unnamed.len() <= 1 {
+            only.append(&mut unnamed);
+        }
+    }
+    groups.retain(|(_, records)| records.len() > 1);
+    groups
+}
+
 /// Identical content at several paths of the final filesystem.
 pub(super) fn duplicate_findings(
     ctx: &Context<'_>,
     present: &[&FileRecord],
-    sinks: &[&ContentHashSink],
+    sinks: &[&ContentHashSink<'_>],
     findings: &mut Vec<Finding>,
 ) -> (Vec<DuplicateGroup>, u64) {
-    // (hash, file) pairs sorted by hash, 16 bytes a file: a map of every hash to a Vec of its
-    // files costs four times that, and most files have no duplicate.
-    let mut hashed: Vec<(&[u8; 32], &FileRecord)> = present
+    // (content id, file) pairs sorted by id, 32 bytes a file: a map of every id to a Vec of its
+    // files costs several times that, and most files have no duplicate.
+    let mut hashed: Vec<(u128, &FileRecord)> = present
         .iter()
         .filter(|r| r.size >= MIN_HASHED_SIZE)
-        .filter_map(|r| {
-            let hash = sinks.get(r.layer())?.hash_of(r.position())?;
-            Some((hash, *r))
-        })
+        .filter_map(|r| Some((sinks.get(r.layer())?.content_id(r.position())?, *r)))
         .collect();
-    hashed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut groups: Vec<(&[u8; 32], Vec<&FileRecord>)> = hashed
-        .chunk_by(|a, b| a.0 == b.0)
-        .filter(|same| same.len() > 1)
-        .map(|same| (same[0].0, same.iter().map(|(_, r)| *r).collect()))
-        .collect();
+    hashed.sort_unstable_by_key(|(id, r)| (*id, r.size));
+    let sha256_of = |r: &FileRecord| sinks.get(r.layer())?.sha256_of(r.position());
+    let mut groups: Vec<(&[u8; 32], Vec<&FileRecord>)> = Vec::new();
+    for same in hashed.chunk_by(|a, b| a.0 == b.0 && a.1.size == b.1.size) {
+        if same.len() > 1 {
+            groups.extend(named_by_sha256(same.iter().map(|(_, r)| *r), &sha256_of));
+        }
+    }
     drop(hashed);
     for (_, records) in &mut groups {
         records.sort_by(|a, b| a.path.cmp(&b.path));

@@ -9,9 +9,11 @@
 //!   which counts every version of a path stored more than once, the kept one too.
 //! - **Package-manager leftovers** in the final filesystem (apt lists and archives, pip, npm,
 //!   yarn, go, cargo, maven and apk caches, `/tmp` and `/var/tmp`), one finding per kind.
-//! - **Duplicates**: the same content (sha256) at several paths of the final filesystem. Only
-//!   regular files of at least [`MIN_HASHED_SIZE`] bytes are hashed (by [`ContentHashSink`]
-//!   during the walk); hardlinks share content and are not duplicates, symlinks are not files.
+//! - **Duplicates**: the same content (named by its sha256) at several paths of the final
+//!   filesystem. Only regular files of at least [`MIN_HASHED_SIZE`] bytes are hashed (by
+//!   [`ContentHashSink`] during the walk: a content id of each, the sha256 of those whose size
+//!   another file had first); hardlinks share content and are not duplicates, symlinks are not
+//!   files.
 //! - **Build toolchains** left in the image (gcc, clang, rust, go, a JDK: medium; C headers:
 //!   low; pip and npm: info), with the bytes of their files.
 //! - **The biggest layers and files** (top 10 in the summary; files of at least 50 MiB also
@@ -37,7 +39,7 @@ use findings::{
 
 pub use dive::{score as dive_score, DiveScore};
 pub use kinds::{Leftover, Toolchain};
-pub use sink::{ContentHashSink, MIN_HASHED_SIZE};
+pub use sink::{ContentHashSink, SeenSizes, MIN_HASHED_SIZE};
 pub use summary::{
     BloatSummary, DuplicateGroup, FileBloat, LayerBloat, LeftoverBloat, ToolchainBloat,
 };
@@ -73,7 +75,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// Analyzes the walk's results. `sinks` are the [`ContentHashSink`]s of the walk, in layer order.
-pub fn analyze(ctx: &Context<'_>, sinks: &[&ContentHashSink]) -> (Vec<Finding>, BloatSummary) {
+pub fn analyze(ctx: &Context<'_>, sinks: &[&ContentHashSink<'_>]) -> (Vec<Finding>, BloatSummary) {
     let files = ctx.files;
     let dive = dive::score(files);
 

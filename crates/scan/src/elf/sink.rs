@@ -57,10 +57,18 @@ struct OpenFile {
     state: State,
 }
 
+/// The last ELF file's buffer is kept for the next one up to this capacity (most shared
+/// libraries fit): a fresh buffer per file was a fresh mapping, page-faulted in again each
+/// time. Bigger ones go back to the allocator at once, so two layers read side by side do not
+/// each hold their biggest binary's worth.
+const SPARE: usize = 8 << 20;
+
 /// Judges every ELF file of one layer.
 pub struct ElfSink {
     cap: u64,
     current: Option<OpenFile>,
+    /// The last buffer, reused; given back when the layer ends.
+    spare: Vec<u8>,
     results: BTreeMap<Box<[u8]>, ElfOutcome>,
 }
 
@@ -90,6 +98,7 @@ impl ElfSink {
         Self {
             cap,
             current: None,
+            spare: Vec::new(),
             results: BTreeMap::new(),
         }
     }
@@ -104,12 +113,18 @@ impl ElfSink {
         self.results.iter().map(|(p, o)| (&**p, o))
     }
 
-    fn buffering(&self, size: u64, head: Vec<u8>) -> State {
+    fn buffering(&mut self, size: u64, head: Vec<u8>) -> State {
         if size > self.cap {
             return State::TooBig;
         }
-        // The declared size bounds the first allocation; `content` enforces the cap.
-        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // The declared size bounds the first allocation; `content` enforces the cap. A spare
+        // too small is dropped rather than grown: growing would copy it.
+        let size = usize::try_from(size).unwrap_or(0);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        if buf.capacity() < size {
+            buf = Vec::with_capacity(size);
+        }
         buf.extend_from_slice(&head);
         State::Buffering(buf)
     }
@@ -166,15 +181,26 @@ impl LayerSink for ElfSink {
                 size: file.size,
                 cap: self.cap,
             }),
-            State::Buffering(buf) => match analyze(&buf) {
-                Ok(report) => ElfOutcome::Analyzed(report),
-                Err(e) => ElfOutcome::NotAnalyzed(NotAnalyzed::Unparseable {
-                    error: error_chain(&e),
-                }),
-            },
+            State::Buffering(buf) => {
+                let outcome = match analyze(&buf) {
+                    Ok(report) => ElfOutcome::Analyzed(report),
+                    Err(e) => ElfOutcome::NotAnalyzed(NotAnalyzed::Unparseable {
+                        error: error_chain(&e),
+                    }),
+                };
+                if buf.capacity() <= SPARE {
+                    self.spare = buf;
+                }
+                outcome
+            }
         };
         self.results.insert(file.path, outcome);
         Ok(())
+    }
+
+    /// No next file: the spare buffer would stay with the sink until the walk ends.
+    fn finish(&mut self) {
+        self.spare = Vec::new();
     }
 }
 

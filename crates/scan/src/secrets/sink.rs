@@ -13,9 +13,10 @@ const BUFFER: usize = 1 << 20;
 const OVERLAP: usize = 8 * 1024;
 /// One file cannot report more than this many matches (a dump of keys is one finding's worth).
 const MAX_MATCHES_PER_FILE: usize = 1000;
-/// A file's buffer up to this capacity is kept for the next file; a bigger one goes back to the
-/// allocator, since every layer's sink lives until the end of the walk.
-const SPARE: usize = 64 * 1024;
+/// A file's buffer is kept for the next file, up to the biggest one a file uses: a fresh buffer
+/// of a MiB for each big file was a fresh mapping, page-faulted in again each time. The sink
+/// gives it back when its layer ends ([`LayerSink::finish`]).
+const SPARE: usize = BUFFER + OVERLAP;
 
 /// A secret seen in a file of this layer.
 #[derive(Debug, Clone)]

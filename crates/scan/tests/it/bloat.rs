@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rharden_image::{EntryKind, Image, OpenOptions};
 use rharden_scan::analysis::Context;
-use rharden_scan::bloat::{self, BloatSummary, ContentHashSink};
+use rharden_scan::bloat::{self, BloatSummary, ContentHashSink, SeenSizes};
 use rharden_scan::{Finding, Severity};
 use rharden_testkit::{dir, file, fixtures_dir, hardlink, symlink, typed, Form, ImageSpec};
 use serde_json::Value;
@@ -18,15 +18,16 @@ use serde_json::Value;
 fn run(path: &Path) -> (Vec<Finding>, BloatSummary, u64) {
     let image = Image::open(path, &OpenOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let seen = SeenSizes::new();
     let walk = image
-        .walk(|_| ContentHashSink::new())
+        .walk(|_| ContentHashSink::new(&seen))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let ctx = Context {
         image: &image,
         layers: &walk.layers,
         files: &walk.files,
     };
-    let sinks: Vec<&ContentHashSink> = walk.sinks.iter().collect();
+    let sinks: Vec<&ContentHashSink<'_>> = walk.sinks.iter().collect();
     let (findings, summary) = bloat::analyze(&ctx, &sinks);
     let layer0 = walk
         .files
@@ -372,6 +373,65 @@ fn hardlinks_are_neither_duplicates_nor_waste() {
     assert!(rule(&findings, "bloat.removed-in-later-layer").is_empty());
     // dive sees b/f stored and then whited out (a whiteout of a file weighs 0).
     assert_eq!(s.dive_wasted_bytes, 5000);
+}
+
+/// Duplicates are named by the sha256 of their content, though only files whose size an earlier
+/// file had are sha256-hashed: copies in one layer and across layers (read in parallel), files
+/// of one size with different content (never grouped), a copy deleted by a later layer (not a
+/// duplicate any more), and the first file of a size being a copy or not.
+#[test]
+fn duplicates_are_named_by_the_sha256_of_their_content() {
+    use sha2::{Digest as _, Sha256};
+    let hex = |b: &[u8]| -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let (a, b, c, d) = (data(3000, 1), data(3000, 2), data(3000, 3), data(8192, 4));
+    let spec = ImageSpec::new(vec![
+        vec![
+            dir("l0"),
+            file("l0/a1", &a),
+            file("l0/b1", &b),
+            file("l0/d1", &d),
+        ],
+        vec![
+            dir("l1"),
+            file("l1/c1", &c),
+            file("l1/a2", &a),
+            file("l1/d2", &d),
+        ],
+        vec![
+            dir("l2"),
+            file("l2/a3", &a),
+            file("l2/c2", &c),
+            file("l2/x", &data(3000, 5)),
+        ],
+        vec![dir("l0"), file("l0/.wh.d1", b"")],
+    ]);
+    let (findings, s) = generated(&spec);
+    let mut groups: Vec<(String, Vec<String>)> = s
+        .duplicates
+        .iter()
+        .map(|g| (g.sha256.clone(), g.paths.clone()))
+        .collect();
+    groups.sort();
+    let mut want = vec![
+        (
+            hex(&a),
+            vec!["/l0/a1".to_string(), "/l1/a2".into(), "/l2/a3".into()],
+        ),
+        (hex(&c), vec!["/l1/c1".to_string(), "/l2/c2".into()]),
+    ];
+    want.sort();
+    assert_eq!(groups, want);
+    let dup = rule(&findings, "bloat.duplicate-content");
+    assert_eq!(dup.len(), 2);
+    for f in dup {
+        let sha = f.details["sha256"].as_str().unwrap_or_default();
+        assert!(want.iter().any(|(h, _)| h == sha), "{sha}");
+    }
 }
 
 /// A whiteout of a directory removes its whole tree; dive weighs the whiteout with the sizes
