@@ -30,6 +30,9 @@ pub struct Hit {
 
 struct OpenFile {
     path: Box<[u8]>,
+    size: u64,
+    /// Scanned already, in place: its whole content came as one chunk.
+    scanned: bool,
     buf: Vec<u8>,
     /// Absolute offset of `buf[0]` in the file, and newlines before it.
     offset: u64,
@@ -71,39 +74,49 @@ impl<'a> SecretSink<'a> {
         let Some(file) = &mut self.current else {
             return;
         };
-        // Matches come in order of start: lines are counted from the previous one, not from
-        // the buffer's start each time (a file of a thousand secrets is not a thousand passes).
-        let newlines = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-        let (mut counted_to, mut lines) = (0usize, file.lines_before);
-        for m in self.rules.scan(&file.buf) {
-            // Cut by the buffer's end: the next buffer (which repeats the tail) sees it whole.
-            if !eof && m.end == file.buf.len() {
-                continue;
-            }
-            let key = (
-                m.rule,
-                file.offset + m.start as u64,
-                file.offset + m.end as u64,
-            );
-            if file.seen.len() >= MAX_MATCHES_PER_FILE || !file.seen.insert(key) {
-                continue;
-            }
-            lines += newlines(&file.buf[counted_to..m.start]);
-            counted_to = m.start;
-            let line = lines + 1;
-            self.hits.push(Hit {
-                rule: m.rule,
-                path: file.path.clone(),
-                line: Some(line),
-                secret: m.secret,
-            });
-        }
+        let buf = std::mem::take(&mut file.buf);
+        scan_bytes(self.rules, file, &buf, eof, &mut self.hits);
+        file.buf = buf;
         if !eof && file.buf.len() > OVERLAP {
             let drop = file.buf.len() - OVERLAP;
             file.lines_before += newlines(&file.buf[..drop]);
             file.offset += drop as u64;
             file.buf.drain(..drop);
         }
+    }
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Scans `bytes`, the part of `file` from `file.offset` on (`eof`: to its end), into `hits`.
+fn scan_bytes(rules: &RuleSet, file: &mut OpenFile, bytes: &[u8], eof: bool, hits: &mut Vec<Hit>) {
+    // Matches come in order of start: lines are counted from the previous one, not from
+    // the buffer's start each time (a file of a thousand secrets is not a thousand passes).
+    let (mut counted_to, mut lines) = (0usize, file.lines_before);
+    for m in rules.scan(bytes) {
+        // Cut by the buffer's end: the next buffer (which repeats the tail) sees it whole.
+        if !eof && m.end == bytes.len() {
+            continue;
+        }
+        let key = (
+            m.rule,
+            file.offset + m.start as u64,
+            file.offset + m.end as u64,
+        );
+        if file.seen.len() >= MAX_MATCHES_PER_FILE || !file.seen.insert(key) {
+            continue;
+        }
+        lines += newlines(&bytes[counted_to..m.start]);
+        counted_to = m.start;
+        let line = lines + 1;
+        hits.push(Hit {
+            rule: m.rule,
+            path: file.path.clone(),
+            line: Some(line),
+            secret: m.secret,
+        });
     }
 }
 
@@ -128,6 +141,8 @@ impl LayerSink for SecretSink<'_> {
         buf.reserve(entry.size.min(BUFFER as u64 + OVERLAP as u64) as usize);
         self.current = Some(OpenFile {
             path: entry.path.into(),
+            size: entry.size,
+            scanned: false,
             buf,
             offset: 0,
             lines_before: 0,
@@ -138,6 +153,13 @@ impl LayerSink for SecretSink<'_> {
 
     fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
         if let Some(file) = &mut self.current {
+            if file.offset == 0 && file.buf.is_empty() && chunk.len() as u64 == file.size {
+                // The whole file in one piece (most small files): scanned where it is, not
+                // copied first.
+                scan_bytes(self.rules, file, chunk, true, &mut self.hits);
+                file.scanned = true;
+                return Ok(());
+            }
             file.buf.extend_from_slice(chunk);
             if file.buf.len() >= BUFFER + OVERLAP {
                 self.scan(false);
@@ -147,7 +169,9 @@ impl LayerSink for SecretSink<'_> {
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
-        self.scan(true);
+        if !self.current.as_ref().is_some_and(|f| f.scanned) {
+            self.scan(true);
+        }
         if let Some(file) = self.current.take() {
             if file.buf.capacity() <= SPARE {
                 self.spare = file.buf;

@@ -309,3 +309,43 @@ fn line_numbers_hold_across_buffers() {
         assert_eq!(at, vec![Some(line as u64)], "token {i}");
     }
 }
+
+/// Files that arrive in one piece are scanned where they are, the others through the sink's
+/// buffer: secrets on known lines of files from 40 bytes to 300 KB (one piece, or split where
+/// the reader's 128 KiB batches meet) are each found once, on their own line.
+#[test]
+fn line_numbers_hold_in_files_of_every_size() {
+    let sizes = [1usize, 100, 3_000, 4_000, 9_000];
+    let mut entries = Vec::new();
+    let mut planted = Vec::new();
+    for (i, &lines) in sizes.iter().enumerate() {
+        let at = lines / 2 + 1;
+        let token = github_token(100 + i as u32);
+        let mut text = String::new();
+        for n in 1..=lines {
+            if n == at {
+                text.push_str(&format!("export GH_TOKEN={token}\n"));
+            } else {
+                text.push_str(&format!("filler line {n} lorem ipsum\n"));
+            }
+        }
+        entries.push(rharden_testkit::file(
+            &format!("app/f{i}.env"),
+            text.as_bytes(),
+        ));
+        planted.push((token, at, format!("/app/f{i}.env")));
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let spec = rharden_testkit::ImageSpec::new(vec![entries]);
+    let path = spec.write(work.path(), rharden_testkit::Form::DockerArchive);
+    let report = run(&path);
+    for (token, line, file) in &planted {
+        let f = finding_with(&report, token);
+        let at: Vec<(Option<u64>, String)> = f
+            .locations
+            .iter()
+            .map(|l| (l.line, l.path.clone()))
+            .collect();
+        assert_eq!(at, vec![(Some(*line as u64), file.clone())], "{file}");
+    }
+}
