@@ -143,6 +143,15 @@ pub(crate) fn read_layer<S: LayerSink>(
     })
 }
 
+/// The last entry's name for an error message.
+fn shown_last(last: &[u8]) -> String {
+    if last.is_empty() {
+        "<start of layer>".to_owned()
+    } else {
+        show(last)
+    }
+}
+
 /// The nearest ancestor of `path` that this layer made a non-directory, if any: one lookup per
 /// ancestor, and none while the layer has no non-directory.
 fn non_directory_above<'p>(
@@ -211,15 +220,17 @@ fn read_each_entry<R: Read, S: LayerSink>(
     // then a file through it is the classic tar-slip; extractors disagree on what it means).
     let mut non_dirs: HashMap<Box<[u8]>, EntryKind> = HashMap::new();
     let mut reserved = 0u64;
-    let mut last = String::from("<start of layer>");
+    // The raw name of the entry read last, shown only if an error needs it.
+    let mut last: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     let entries = archive
         .entries()
-        .map_err(|e| EntryFailure::Io(e, last.clone()))?;
+        .map_err(|e| EntryFailure::Io(e, shown_last(&last)))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| EntryFailure::Io(e, last.clone()))?;
+        let mut entry = entry.map_err(|e| EntryFailure::Io(e, shown_last(&last)))?;
         let raw_path = entry.path_bytes().into_owned();
-        last = show(&raw_path);
+        last.clear();
+        last.extend_from_slice(&raw_path);
         let io_err = |e: io::Error| EntryFailure::Io(e, show(&raw_path));
         let entry_type = entry.header().entry_type();
         let kind = match entry_type {
@@ -239,14 +250,14 @@ fn read_each_entry<R: Read, S: LayerSink>(
             | tar::EntryType::GNULongLink => continue,
             other => {
                 return Err(LayerError::UnsupportedType {
-                    path: last,
+                    path: show(&raw_path),
                     kind: char::from(other.as_byte()),
                 }
                 .into())
             }
         };
         let normalized = path::normalize(&raw_path).map_err(|source| LayerError::UnsafePath {
-            path: last.clone(),
+            path: show(&raw_path),
             source,
         })?;
         let (kind, path) = match whiteout::classify(&normalized) {
@@ -259,7 +270,7 @@ fn read_each_entry<R: Read, S: LayerSink>(
             }
             Name::Invalid => {
                 return Err(LayerError::UnsafePath {
-                    path: last,
+                    path: show(&raw_path),
                     source: path::PathError::InvalidWhiteout,
                 }
                 .into());
@@ -269,7 +280,7 @@ fn read_each_entry<R: Read, S: LayerSink>(
             // The root directory entry (`./`) carries the root's metadata; keep it under the empty path.
         } else if path.is_empty() && !kind.is_whiteout() {
             return Err(LayerError::UnsafePath {
-                path: last,
+                path: show(&raw_path),
                 source: path::PathError::Empty,
             }
             .into());
@@ -281,11 +292,14 @@ fn read_each_entry<R: Read, S: LayerSink>(
             .into());
         }
         if !seen.insert((kind.is_whiteout(), path.clone().into_boxed_slice())) {
-            return Err(LayerError::DuplicateEntry { path: last }.into());
+            return Err(LayerError::DuplicateEntry {
+                path: show(&raw_path),
+            }
+            .into());
         }
         if let Some((parent, parent_kind)) = non_directory_above(&path, &non_dirs) {
             return Err(LayerError::BelowNonDirectory {
-                path: last,
+                path: show(&raw_path),
                 parent: show(parent),
                 kind: parent_kind.name(),
             }
@@ -312,7 +326,7 @@ fn read_each_entry<R: Read, S: LayerSink>(
                 let ext = ext.map_err(io_err)?;
                 let key = ext.key_bytes();
                 let bad = || LayerError::BadPax {
-                    path: last.clone(),
+                    path: show(&raw_path),
                     key: show(key),
                 };
                 if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
@@ -347,12 +361,15 @@ fn read_each_entry<R: Read, S: LayerSink>(
                 // symlink(2) refuses an empty target; an extractor that maps it to `.` or skips
                 // it makes a different tree than the image says.
                 if target.is_empty() {
-                    return Err(LayerError::EmptyLinkTarget { path: last }.into());
+                    return Err(LayerError::EmptyLinkTarget {
+                        path: show(&raw_path),
+                    }
+                    .into());
                 }
                 if target.contains(&0) || path::resolve_link(path::parent(&path), &target).is_none()
                 {
                     return Err(LayerError::LinkEscape {
-                        path: last,
+                        path: show(&raw_path),
                         target: show(&target),
                     }
                     .into());
@@ -368,7 +385,7 @@ fn read_each_entry<R: Read, S: LayerSink>(
                     .ok()
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| LayerError::LinkEscape {
-                        path: last.clone(),
+                        path: show(&raw_path),
                         target: show(&target),
                     })?;
                 Some(normalized)
@@ -385,7 +402,7 @@ fn read_each_entry<R: Read, S: LayerSink>(
         // (capped) stream, and a size it cannot hold fails when read, naming the entry.
         if entry_type == tar::EntryType::GNUSparse && content > bound.cap {
             return Err(LayerError::SparseBomb {
-                path: last,
+                path: show(&raw_path),
                 size,
                 limit: bound.cap,
                 compressed: bound.compressed,
