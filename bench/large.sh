@@ -4,7 +4,8 @@
 # same runs (GNU time around each rharden command).
 #   scan:    limit = decompress and hash every layer blob once (bench/limit.sh);
 #            rharden scan (every analyzer) and rharden scan --analyzers secrets.
-#   flatten: limit = that read + `gzip -6` of the squashed layer; rharden flatten to an OCI dir, gzip.
+#   flatten: limit = that read + `pigz -6` (`gzip -6` without pigz) of the squashed layer; rharden flatten
+#            to an OCI dir, gzip.
 #
 # usage: bash bench/large.sh [OUT]   (default bench/out; image in OUT/large4, table in OUT/large-results.md)
 # env:   GIB (4.0) and LAYERS (40) for the generated image; RUNS (1) hyperfine runs;
@@ -38,7 +39,9 @@ for name in ${SCAN_IMAGES:-large.docker.tar}; do
     -n rharden-secrets "$T $work/scan-$name.secrets.rss $RH scan --analyzers secrets --format json --output $work/scan.json $img" >&2
 done
 
-# flatten, gzip (the result's layer, uncompressed, for the limit's compression half)
+# flatten, gzip (the result's layer, uncompressed, for the limit's compression half, compressed by the
+# fastest common tool, as bench/limit.sh)
+if command -v pigz >/dev/null; then GZIP6="pigz -6 -c"; else GZIP6="gzip -6 -c"; fi
 img=$IMG/large.oci-dir
 [ -f "$work/large.oci-dir.layers" ] || python3 bench/layers.py "$img" > "$work/large.oci-dir.layers"
 "$RH" flatten "$img" -o "$work/result.tar" --format docker-archive --compression none --force >/dev/null
@@ -48,7 +51,7 @@ rm -f "$work/result.tar"
 hyperfine -N --warmup 0 --runs "$RUNS" --export-json "$work/flatten.json" \
   --prepare "rm -rf $work/out" \
   -n rharden "$T $work/flatten.rss $RH flatten $img -o $work/out --format oci-dir --compression gzip" \
-  -n limit "bash -c 'bash bench/limit.sh $work/large.oci-dir.layers && gzip -6 -c $work/layer.tar > /dev/null'" >&2
+  -n limit "bash -c 'bash bench/limit.sh $work/large.oci-dir.layers && $GZIP6 $work/layer.tar > /dev/null'" >&2
 rm -rf "$work/out" "$work/layer.tar"
 
 python3 - "$work" "$IMG" "${SCAN_IMAGES:-large.docker.tar}" > "$results" <<'PY'

