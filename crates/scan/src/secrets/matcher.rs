@@ -123,6 +123,13 @@ impl RuleSet {
             let start = hit.start.saturating_sub(WINDOW);
             let end = (hit.end + WINDOW).min(buf.len());
             for &rule in &self.keyword_rules[hit.pattern] {
+                if let Some(after) = &self.rules[rule].after_keyword {
+                    // Past the buffer's end the byte may still come: the hit is kept.
+                    let room = buf.get(hit.end..hit.end + after.within);
+                    if room.is_some_and(|r| !r.iter().any(|b| after.bytes.as_bytes().contains(b))) {
+                        continue;
+                    }
+                }
                 match &mut open[rule] {
                     // A longer keyword ending later can start earlier: the window grows
                     // both ways.
@@ -228,6 +235,37 @@ mod tests {
 
     fn github_token() -> String {
         rharden_testkit::github_token("hAoXguotyB57rvklcejTkgLHA21zpg")
+    }
+
+    /// A rule with `after_keyword` opens a window only for a hit followed closely by one of its
+    /// bytes. The rule's regex here does not need the `=`, so the gate is what decides.
+    #[test]
+    fn after_keyword_gates_the_windows_of_a_hit() {
+        let r = RuleSet::parse(
+            Path::new("test.json"),
+            br#"{"version":1,"rules":[
+              {"id":"k","title":"K","severity":"high","kind":"content","keywords":["key"],
+               "after_keyword":{"bytes":"=","within":3},
+               "regex":"key\\W{0,3}(?P<secret>[0-9]{6})"}]}"#,
+        )
+        .expect("rules");
+        let found = |text: &str| -> Vec<Vec<u8>> {
+            r.scan(text.as_bytes())
+                .into_iter()
+                .map(|m| m.secret)
+                .collect()
+        };
+        assert_eq!(found("a key = 123456 b"), vec![b"123456".to_vec()]);
+        assert!(found("a key   123456 b").is_empty(), "no = within 3 bytes");
+        assert!(found("a key ; 123456 b").is_empty());
+        let bad = RuleSet::parse(
+            Path::new("test.json"),
+            br#"{"version":1,"rules":[
+              {"id":"k","title":"K","severity":"high","kind":"content","keywords":["key"],
+               "after_keyword":{"bytes":"=","within":0},"regex":"key"}]}"#,
+        )
+        .expect_err("within 0");
+        assert_eq!(bad.pointer, "/rules/0/after_keyword");
     }
 
     #[test]

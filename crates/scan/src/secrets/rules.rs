@@ -67,7 +67,21 @@ struct RuleDoc {
     #[serde(default)]
     allow: Vec<String>,
     #[serde(default)]
+    after_keyword: Option<AfterKeyword>,
+    #[serde(default)]
     tests: RuleTests,
+}
+
+/// A byte that every match has shortly after the keyword it contains (an assignment's `=` or
+/// `:`): a keyword hit without one opens no window for the rule. On text where the keyword is
+/// common and assignments are not, the regex then has nothing to search.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterKeyword {
+    /// Any of these ASCII bytes.
+    pub bytes: String,
+    /// Within this many bytes after the keyword's end (1–64).
+    pub within: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +108,8 @@ pub struct Rule {
     pub checksum: Option<Checksum>,
     /// The rule's allow list as one alternation: a match is not this secret.
     pub(crate) allow: Option<LazyRegex>,
+    /// A keyword hit opens a window for this rule only if one of these bytes follows it closely.
+    pub after_keyword: Option<AfterKeyword>,
     pub tests: RuleTests,
 }
 
@@ -380,6 +396,14 @@ impl RuleSet {
             for (j, a) in r.allow.iter().enumerate() {
                 check(format!("/rules/{i}/allow/{j}"), a)?;
             }
+            if let Some(a) = &r.after_keyword {
+                if a.bytes.is_empty() || !a.bytes.is_ascii() || !(1..=64).contains(&a.within) {
+                    return Err(err(
+                        at("after_keyword"),
+                        "after_keyword needs non-empty ASCII bytes and within 1 to 64".into(),
+                    ));
+                }
+            }
             if r.entropy.is_some_and(|e| !(0.0..=8.0).contains(&e)) {
                 return Err(err(
                     at("entropy"),
@@ -396,6 +420,7 @@ impl RuleSet {
                 entropy: r.entropy,
                 checksum: r.checksum,
                 allow: LazyRegex::any_of(&r.allow),
+                after_keyword: r.after_keyword,
                 tests: r.tests,
             });
         }
