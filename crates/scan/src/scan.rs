@@ -10,7 +10,7 @@ use rharden_image::{EntryKind, Fate, Image, ImageError, Walk};
 use serde::Serialize;
 
 use crate::analysis::Context;
-use crate::bloat::{ContentHashSink, SeenSizes};
+use crate::bloat::{ContentHashSink, SeenFiles};
 use crate::elf::ElfSink;
 use crate::finding::{fingerprint, redact, Finding, Location, Severity, Source, Status};
 use crate::image_sink::ImageSink;
@@ -168,10 +168,10 @@ pub fn scan(
     // The analyzers read most of the content: each layer's sink runs beside its reader, on a
     // thread of its own. The content hashes (bloat's duplicates) are taken on the reading
     // thread, which has the lighter load: the analysis thread of a big layer is the longest.
-    let seen_sizes = SeenSizes::new();
+    let seen_files = SeenFiles::new();
     let walk = image.walk_pipelined_beside(|_| {
         (
-            on(Analyzer::Bloat).then(|| ContentHashSink::new(&seen_sizes)),
+            on(Analyzer::Bloat).then(|| ContentHashSink::new(&seen_files)),
             ImageSink::new(
                 on(Analyzer::Secrets).then(|| SecretSink::new(options.rules, &skip)),
                 on(Analyzer::Privilege).then(AccountsSink::new),

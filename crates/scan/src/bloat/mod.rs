@@ -39,7 +39,7 @@ use findings::{
 
 pub use dive::{score as dive_score, DiveScore};
 pub use kinds::{Leftover, Toolchain};
-pub use sink::{ContentHashSink, SeenSizes, MIN_HASHED_SIZE};
+pub use sink::{ContentHashSink, SeenFiles, MIN_HASHED_SIZE};
 pub use summary::{
     BloatSummary, DuplicateGroup, FileBloat, LayerBloat, LeftoverBloat, ToolchainBloat,
 };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rharden_image::{EntryKind, Image, OpenOptions};
 use rharden_scan::analysis::Context;
-use rharden_scan::bloat::{self, BloatSummary, ContentHashSink, SeenSizes};
+use rharden_scan::bloat::{self, BloatSummary, ContentHashSink, SeenFiles};
 use rharden_scan::{Finding, Severity};
 use rharden_testkit::{dir, file, fixtures_dir, hardlink, symlink, typed, Form, ImageSpec};
 use serde_json::Value;
@@ -18,7 +18,7 @@ use serde_json::Value;
 fn run(path: &Path) -> (Vec<Finding>, BloatSummary, u64) {
     let image = Image::open(path, &OpenOptions::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let seen = SeenSizes::new();
+    let seen = SeenFiles::new();
     let walk = image
         .walk(|_| ContentHashSink::new(&seen))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
