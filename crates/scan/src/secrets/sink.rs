@@ -86,8 +86,13 @@ impl<'a> SecretSink<'a> {
     }
 }
 
+/// Counted in pieces of 255 bytes into a byte per lane, which the compiler vectorizes 16 bytes
+/// a step; a 64-bit count per byte went 4 a step (6 % of a scan of the generated 1 GiB image).
 fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    bytes
+        .chunks(255)
+        .map(|piece| u64::from(piece.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
+        .sum()
 }
 
 /// Scans `bytes`, the part of `file` from `file.offset` on (`eof`: to its end), into `hits`.
@@ -183,5 +188,22 @@ impl LayerSink for SecretSink<'_> {
     /// No next file: the spare buffer would stay with the sink until the walk ends.
     fn finish(&mut self) {
         self.spare = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newlines;
+
+    #[test]
+    fn newlines_are_counted_past_a_byte_per_piece() {
+        // Pieces of 255 bytes that are all newlines: the most a byte count can hold.
+        for len in [0, 1, 254, 255, 256, 510, 511, 100_000] {
+            assert_eq!(newlines(&vec![b'\n'; len]), len as u64, "len {len}");
+            let text: Vec<u8> = (0..len)
+                .map(|i| if i % 3 == 0 { b'\n' } else { b'x' })
+                .collect();
+            assert_eq!(newlines(&text), len.div_ceil(3) as u64, "len {len}");
+        }
     }
 }
