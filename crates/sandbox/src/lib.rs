@@ -48,7 +48,7 @@ pub use host::{detect as detect_host, Feature, HostSupport};
 pub use init::FORWARDED as FORWARDED_SIGNALS;
 pub use landlock::LandlockError;
 pub use profile::{Action, ProfileContext, ProfileError, SeccompProfile, DEFAULT_PROFILE_JSON};
-pub use run::{Outcome, Quiet, RunError, RunObserver, Sandbox};
+pub use run::{block_run_signals, Outcome, Quiet, RunError, RunObserver, Sandbox};
 pub use seccomp::{compile as compile_seccomp, CompiledFilter, SeccompError};
 pub use spec::{
     IdMapping, Limits, Network, SandboxSpec, SandboxSpecBuilder, Seccomp, SpecError, Tmpfs, User,

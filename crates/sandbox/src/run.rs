@@ -37,6 +37,20 @@ enum Message {
     Exited { code: i32, left_cgroups: bool },
 }
 
+/// How long the wait for the container sleeps before it checks for PID 1's exit without a
+/// SIGCHLD (the signal is the fast path; this only bounds a lost one).
+const REAP_CHECK_MS: i32 = 500;
+
+/// Blocks, in the calling thread, the signals a run waits for (SIGCHLD and the forwarded
+/// ones); threads started afterwards inherit the mask. The kernel hands a signal sent to the
+/// process to any thread that does not block it: a SIGCHLD taken by another thread (default:
+/// ignored) is lost to the run's wait, and a SIGTERM kills the launcher instead of reaching the
+/// workload. A caller that starts threads before [`Sandbox::run`] (the CLI unpacks an image on
+/// a thread pool) calls this first.
+pub fn block_run_signals() -> Result<(), SysError> {
+    sys::set_sigmask(&init::waited_signals(), libc::SIG_BLOCK)
+}
+
 /// Why a run failed before the workload started (exit 125).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -216,7 +230,8 @@ impl Sandbox {
     }
 
     /// Runs the workload to completion. Must be called from a single-threaded process (it
-    /// forks, and the child allocates).
+    /// forks, and the child allocates), or one whose other threads were all started after
+    /// [`block_run_signals`].
     ///
     /// Signals: SIGCHLD and the ones forwarded to the workload (SIGTERM, SIGINT, SIGHUP,
     /// SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH) are blocked for the whole run, before anything is
@@ -585,11 +600,15 @@ impl Sandbox {
         let signal_fd = sys::signal_fd(&signals).map_err(prep("wait for the container"))?;
         let status = loop {
             let ready = match &exit_chan {
-                Some(exit) => sys::poll_each(&[signal_fd.as_fd(), exit.as_fd()]),
-                None => sys::poll_each(&[signal_fd.as_fd()]),
+                Some(exit) => sys::poll_each(&[signal_fd.as_fd(), exit.as_fd()], REAP_CHECK_MS),
+                None => sys::poll_each(&[signal_fd.as_fd()], REAP_CHECK_MS),
             }
             .map_err(prep("wait for the container"))?;
-            if ready.first() == Some(&true) {
+            // Past the time limit too: a SIGCHLD another thread of the caller took (one that
+            // does not block it, see `block_run_signals`) never reaches the descriptor.
+            let signalled = ready.first() == Some(&true);
+            let timed_out = !ready.contains(&true);
+            if signalled || timed_out {
                 match sys::read_signal(signal_fd.as_fd()) {
                     Ok(libc::SIGCHLD) | Err(_) => match sys::waitpid(pid, true) {
                         Ok(Some((_, status))) => {

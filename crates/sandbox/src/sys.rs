@@ -1382,19 +1382,20 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> SysResult<bool> {
     }
 }
 
-/// `signalfd(2)` for `signals` (which must stay blocked), close-on-exec: they become readable
-/// as data, so one `poll` waits for them and for a descriptor.
+/// `signalfd(2)` for `signals` (which must stay blocked), close-on-exec and non-blocking: they
+/// become readable as data, so one `poll` waits for them and for a descriptor, and a read
+/// after a wake-up whose signal another thread took returns `EAGAIN` instead of waiting.
 pub fn signal_fd(signals: &[i32]) -> SysResult<OwnedFd> {
     let set = sigset(signals);
     // SAFETY: `set` is valid; -1 asks for a new descriptor.
     let fd = cvt("signalfd", unsafe {
-        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
     })?;
     // SAFETY: the kernel just returned a new descriptor that nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The number of the next signal queued on a [`signal_fd`] (blocks until there is one).
+/// The number of the next signal queued on a [`signal_fd`] (`EAGAIN` if there is none).
 pub fn read_signal(fd: BorrowedFd<'_>) -> SysResult<i32> {
     // SAFETY: signalfd_siginfo is plain old data.
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -1414,9 +1415,9 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> SysResult<i32> {
     }
 }
 
-/// `poll(2)` for input on each of `fds`, without a time limit; which of them are readable
-/// (or hung up). An interruption returns none.
-pub fn poll_each(fds: &[BorrowedFd<'_>]) -> SysResult<Vec<bool>> {
+/// `poll(2)` for input on each of `fds`, for at most `timeout_ms` (-1: no limit); which of
+/// them are readable (or hung up). An interruption or the time limit returns none.
+pub fn poll_each(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> SysResult<Vec<bool>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|fd| libc::pollfd {
@@ -1427,7 +1428,9 @@ pub fn poll_each(fds: &[BorrowedFd<'_>]) -> SysResult<Vec<bool>> {
         .collect();
     let count = libc::nfds_t::try_from(pfds.len()).unwrap_or(0);
     // SAFETY: `pfds` holds `count` valid pollfds.
-    match cvt("poll", unsafe { libc::poll(pfds.as_mut_ptr(), count, -1) }) {
+    match cvt("poll", unsafe {
+        libc::poll(pfds.as_mut_ptr(), count, timeout_ms)
+    }) {
         Ok(_) => Ok(pfds.iter().map(|p| p.revents != 0).collect()),
         Err(e) if e.errno == libc::EINTR => Ok(vec![false; pfds.len()]),
         Err(e) => Err(e),

@@ -86,6 +86,18 @@ pub fn prepare(
     selection: &crate::args::ImageSelection,
     policy: Option<&Path>,
 ) -> Result<Prepared, CliError> {
+    // The image is read on rayon's pool, whose threads outlive this and share the process with
+    // the run. Each blocks the signals the run waits for from its start, so none takes a
+    // SIGCHLD (lost: the run would wait forever) or a SIGTERM (which would kill rharden instead
+    // of reaching the workload). This thread keeps them until the run: a SIGTERM while
+    // unpacking still ends rharden. (Fails only if the pool exists already; nothing before
+    // this builds it.)
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| {
+            // Only fails for an invalid signal set, which this one is not.
+            let _ = rharden_sandbox::block_run_signals();
+        })
+        .build_global();
     let what = || format!("open the image {}", path.display());
     let image =
         Image::open(path, &super::open_options(selection)).map_err(|e| CliError::new(what(), e))?;

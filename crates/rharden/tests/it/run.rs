@@ -399,6 +399,69 @@ fn killing_rharden_kills_the_container_and_leaves_nothing() {
     assert!(cgroup_dirs().is_empty(), "{:?}", cgroup_dirs());
 }
 
+/// The kernel hands a signal sent to the process to any thread that does not block it. The
+/// image is unpacked on a thread pool before the run: if those threads did not block SIGCHLD,
+/// one of them could take PID 1's (ignored, so lost) and the run would wait forever (seen in
+/// CI as a hang of `run_image_as_an_unprivileged_user`); if they did not block SIGTERM, it
+/// would kill the launcher instead of reaching the workload.
+#[test]
+fn every_thread_of_the_launcher_blocks_the_signals_the_run_waits_for() {
+    let Some(()) = root_or_skip("every_thread_of_the_launcher_blocks_the_signals") else {
+        return;
+    };
+    let Some(image) = base_image() else { return };
+    // A fresh cache: the image is unpacked in this run, on the thread pool.
+    let cache = tempfile::tempdir().expect("tempdir");
+    let marker = "2345.6";
+    let child = Command::new(env!("CARGO_BIN_EXE_rharden"))
+        .args(["run", image.to_str().expect("utf-8"), "--"])
+        .args(["/bin/sleep", marker])
+        .env("RHARDEN_CACHE_DIR", cache.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rharden");
+    let launcher = child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_named(marker).iter().all(|&p| p == launcher) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let masks: Vec<(String, u64)> = std::fs::read_dir(format!("/proc/{launcher}/task"))
+        .expect("the launcher's threads")
+        .flatten()
+        .map(|task| {
+            let status = std::fs::read_to_string(task.path().join("status")).expect("status");
+            let blocked = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .expect("SigBlk");
+            (task.file_name().to_string_lossy().into_owned(), blocked)
+        })
+        .collect();
+    // Stop it the way an operator would: SIGTERM to rharden, forwarded to the workload.
+    let _ = Command::new("kill")
+        .args(["-TERM", &launcher.to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait for rharden");
+    assert!(
+        masks.len() >= 2,
+        "the unpack left no thread to check: {masks:?}"
+    );
+    let bit = |signal: i32| 1u64 << (signal - 1);
+    for (tid, blocked) in &masks {
+        // SIGCHLD, SIGTERM, SIGINT (Linux numbers).
+        for signal in [17, 15, 2] {
+            assert!(
+                blocked & bit(signal) != 0,
+                "thread {tid} of the launcher does not block signal {signal}: SigBlk {blocked:016x}"
+            );
+        }
+    }
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+}
+
 #[test]
 fn cpus_is_a_cfs_quota_in_the_report() {
     let Some(()) = root_or_skip("cpus_is_a_cfs_quota_in_the_report") else {
