@@ -43,7 +43,7 @@ struct Seen {
     /// a third of the memory of the pair, on an image of 100,000 files a few MiB. Two
     /// contents with one key only cost a sha256 that was not needed.
     contents: HashSet<u64>,
-    /// Files read in pieces and not finished yet, by size.
+    /// Files read in pieces and not finished yet, by size (sizes with none are removed).
     unfinished: HashMap<u64, usize>,
 }
 
@@ -73,7 +73,7 @@ impl SeenFiles {
     fn whole(&self, size: u64, id: u128) -> bool {
         let mut seen = self.lock();
         seen.sizes.insert(size);
-        let unfinished = seen.unfinished.get(&size).is_some_and(|&n| n > 0);
+        let unfinished = seen.unfinished.contains_key(&size);
         !seen.contents.insert(content_key(size, id)) || unfinished
     }
 
@@ -89,6 +89,9 @@ impl SeenFiles {
         let mut seen = self.lock();
         if let Some(n) = seen.unfinished.get_mut(&size) {
             *n -= 1;
+            if *n == 0 {
+                seen.unfinished.remove(&size);
+            }
         }
         seen.contents.insert(content_key(size, id));
     }
