@@ -3,8 +3,14 @@
 //! interleaved. One walk is a chain of table lookups, each waiting for the one before; four walks
 //! over four stretches of the buffer let the CPU overlap them (measured with the aho-corasick
 //! crate's DFA: a Debian image's secrets scan 428 → 305 ms, a 1 GiB one 3.41 → 2.75 s).
+//!
+//! A buffer that is mostly bytes in no keyword (an executable) is walked only where a keyword
+//! can be, its spans ([`SpanFinder`]): Debian's executables 1.5x faster, its scan 6 % less CPU.
+
+use std::cell::RefCell;
 
 use crate::secrets::keyword_dfa::{KeywordDfa, KeywordError};
+use crate::secrets::keyword_spans::{ByteSet, SpanFinder};
 
 /// Walks interleaved.
 const LANES: usize = 4;
@@ -12,6 +18,30 @@ const LANES: usize = 4;
 const LANE_BYTES: usize = 16 * 1024;
 /// Below this, one walk: a lane's warm-up (the longest keyword) would cost more than it saves.
 const MIN_LANE_BYTES: usize = 256;
+/// Buffers shorter than this are searched whole: finding their spans would not pay.
+const MIN_FILTERED: usize = 1024;
+/// The first bytes of a buffer, whose spans decide how it is searched.
+const SAMPLE: usize = 4096;
+/// Spans pay only where they leave out most of the buffer: testing the bytes and gathering
+/// short spans cost more than the walk they save in text and in random bytes (both about half
+/// spans or more), not in executables (a quarter).
+const MAX_SPANS_PER_MILLE: usize = 400;
+/// Spans at least this long are searched where they are; shorter ones are copied together
+/// (a byte in no keyword between them), up to `GATHERED` bytes, and searched as one buffer.
+const IN_PLACE: usize = 8 * 1024;
+const GATHERED: usize = 64 * 1024;
+
+/// Short spans gathered into one buffer, a separator after each.
+#[derive(Default)]
+struct Gathered {
+    bytes: Vec<u8>,
+    /// Per span: (its offset in `bytes`, its offset in the buffer searched).
+    origins: Vec<(usize, usize)>,
+}
+
+thread_local! {
+    static GATHERED_SPANS: RefCell<Gathered> = RefCell::new(Gathered::default());
+}
 
 /// A keyword occurrence: `haystack[start..end]` is keyword `pattern`, matched ASCII
 /// case-insensitively.
@@ -28,6 +58,12 @@ pub struct KeywordSearcher {
     dfa: KeywordDfa,
     /// Bytes a walk must see before its state is the true state: the longest keyword, less one.
     warm_up: usize,
+    /// The spans that can hold a keyword, and a byte in no keyword to put between them; `None`
+    /// where every byte is in some keyword.
+    spans: Option<(SpanFinder, u8)>,
+    /// Whether to search by spans: only where the bytes are tested with SIMD (a table lookup
+    /// per byte costs about what a step of the walk does).
+    use_spans: bool,
 }
 
 impl KeywordSearcher {
@@ -35,12 +71,109 @@ impl KeywordSearcher {
     pub fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Result<Self, KeywordError> {
         let dfa = KeywordDfa::new(patterns)?;
         let warm_up = dfa.longest().saturating_sub(1);
-        Ok(Self { dfa, warm_up })
+        let mut member = [false; 256];
+        for &byte in patterns.iter().flat_map(|p| p.as_ref()) {
+            member[usize::from(byte.to_ascii_lowercase())] = true;
+            member[usize::from(byte.to_ascii_uppercase())] = true;
+        }
+        let shortest = patterns.iter().map(|p| p.as_ref().len()).min().unwrap_or(1);
+        let set = ByteSet::new(member);
+        let use_spans = set.has_simd();
+        let spans = (0..=255u8)
+            .find(|&b| !set.contains(b))
+            .map(|separator| (SpanFinder::new(set, shortest), separator));
+        Ok(Self {
+            dfa,
+            warm_up,
+            spans,
+            use_spans,
+        })
+    }
+
+    /// The same searcher, searching by spans tested without SIMD (`true`) or every byte.
+    #[cfg(test)]
+    fn with_spans(mut self, on: bool) -> Self {
+        self.use_spans = on;
+        if let Some((finder, _)) = &mut self.spans {
+            *finder = SpanFinder::new(finder.set().clone().without_simd(), finder.run());
+        }
+        self
     }
 
     /// Calls `hit` for every occurrence of every keyword in `haystack`, overlapping ones
     /// included, in order of end (occurrences ending together: in the automaton's order).
     pub fn for_each_hit(&self, haystack: &[u8], mut hit: impl FnMut(KeywordHit)) {
+        match &self.spans {
+            Some((finder, separator))
+                if self.use_spans && haystack.len() >= MIN_FILTERED && sparse(finder, haystack) =>
+            {
+                self.search_spans(finder, *separator, haystack, &mut hit)
+            }
+            _ => self.search(haystack, &mut hit),
+        }
+    }
+
+    /// Searches only the spans of `haystack` that can hold a keyword: the long ones where they
+    /// are, the short ones gathered into one buffer.
+    fn search_spans(
+        &self,
+        finder: &SpanFinder,
+        separator: u8,
+        haystack: &[u8],
+        hit: &mut impl FnMut(KeywordHit),
+    ) {
+        GATHERED_SPANS.with_borrow_mut(|gathered| {
+            gathered.bytes.clear();
+            gathered.origins.clear();
+            finder.for_each_span(haystack, |start, end| {
+                if end - start >= IN_PLACE {
+                    self.search_gathered(gathered, hit);
+                    self.search(&haystack[start..end], &mut |h: KeywordHit| {
+                        hit(KeywordHit {
+                            start: h.start + start,
+                            end: h.end + start,
+                            ..h
+                        })
+                    });
+                    return;
+                }
+                if gathered.bytes.len() + (end - start) > GATHERED {
+                    self.search_gathered(gathered, hit);
+                }
+                gathered.origins.push((gathered.bytes.len(), start));
+                gathered.bytes.extend_from_slice(&haystack[start..end]);
+                gathered.bytes.push(separator);
+            });
+            self.search_gathered(gathered, hit);
+        });
+    }
+
+    /// Searches the gathered spans, reporting each hit at its place in the buffer, and empties
+    /// them. No keyword crosses a separator, so each hit is inside one span; hits come in order
+    /// of end, so their spans come in order.
+    fn search_gathered(&self, gathered: &mut Gathered, hit: &mut impl FnMut(KeywordHit)) {
+        if gathered.bytes.is_empty() {
+            return;
+        }
+        let origins = &gathered.origins;
+        let mut span = 0;
+        self.search(&gathered.bytes, &mut |h: KeywordHit| {
+            while origins.get(span + 1).is_some_and(|&(at, _)| at <= h.start) {
+                span += 1;
+            }
+            let (at, origin) = origins[span];
+            hit(KeywordHit {
+                start: h.start - at + origin,
+                end: h.end - at + origin,
+                ..h
+            })
+        });
+        gathered.bytes.clear();
+        gathered.origins.clear();
+    }
+
+    /// Every hit in `haystack`, every byte walked.
+    fn search(&self, haystack: &[u8], mut hit: impl FnMut(KeywordHit)) {
         let mut pending: [Vec<KeywordHit>; LANES] = Default::default();
         let mut base = 0;
         loop {
@@ -138,6 +271,14 @@ impl KeywordSearcher {
             });
         }
     }
+}
+
+/// Whether the spans of the buffer's first bytes are few enough for spans to pay.
+fn sparse(finder: &SpanFinder, haystack: &[u8]) -> bool {
+    let sample = &haystack[..haystack.len().min(SAMPLE)];
+    let mut in_spans = 0;
+    finder.for_each_span(sample, |start, end| in_spans += end - start);
+    in_spans * 1000 <= sample.len() * MAX_SPANS_PER_MILLE
 }
 
 #[cfg(test)]
@@ -274,6 +415,91 @@ mod tests {
         let found = hits(&searcher, &text);
         assert_eq!(found, reference(&keywords, &text));
         assert_eq!(found.iter().filter(|h| h.pattern == 0).count(), 3);
+    }
+
+    /// Mostly bytes in no keyword (as in an executable), with keywords, short runs of keyword
+    /// bytes, and stretches of text from a few bytes to past `IN_PLACE`.
+    fn binary_haystack(len: usize, seed: u64, keywords: &[&str]) -> Vec<u8> {
+        let mut text = haystack(len, seed, keywords);
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut at = SAMPLE;
+        while at < len {
+            // Keep a stretch of text, then blank out a gap (zeros or bytes >= 0x80).
+            let keep = match next() % 8 {
+                0 => IN_PLACE + (next() % 4096) as usize,
+                1..=3 => (next() % 300) as usize,
+                _ => (next() % 40) as usize,
+            };
+            // Gaps of whole blocks, often: the text either side ends and starts at a block's
+            // edge, where only the separator keeps gathered spans apart.
+            let gap = 64 + (next() % 400) as usize;
+            let from = (at + keep).min(len);
+            let (from, gap) = if next() % 2 == 0 {
+                (from.next_multiple_of(32).min(len), gap / 32 * 32)
+            } else {
+                (from, gap)
+            };
+            let to = (from + gap).min(len);
+            let fill = if next() % 2 == 0 {
+                0
+            } else {
+                0x80 | next() as u8
+            };
+            text[from..to].fill(fill);
+            // A keyword's halves on either side of the gap: gathered with nothing between the
+            // spans, they would make a keyword that is not there.
+            let keyword = keywords[(next() % keywords.len() as u64) as usize].as_bytes();
+            let cut = 1 + (next() as usize) % (keyword.len() - 1);
+            if from >= cut && to + keyword.len() - cut <= len && to - from >= 64 {
+                text[from - cut..from].copy_from_slice(&keyword[..cut]);
+                text[to..to + keyword.len() - cut].copy_from_slice(&keyword[cut..]);
+            }
+            at = to;
+        }
+        // Most of the first page is blank but for one keyword: the buffer is searched by its
+        // spans.
+        let head = SAMPLE.min(len) * 7 / 10;
+        text[..head].fill(0);
+        if head > 100 {
+            text[50..50 + keywords[0].len()].copy_from_slice(keywords[0].as_bytes());
+        }
+        text
+    }
+
+    #[test]
+    fn spans_find_what_a_walk_of_every_byte_finds() {
+        let rules = crate::secrets::rules::RuleSet::builtin().expect("built-in rules");
+        let mut keywords: Vec<&str> = Vec::new();
+        for k in rules.rules.iter().flat_map(|r| &r.keywords) {
+            if !keywords.contains(&k.as_str()) {
+                keywords.push(k);
+            }
+        }
+        let as_built = KeywordSearcher::new(&keywords).expect("searcher");
+        let without_simd = as_built.clone().with_spans(true);
+        let whole = as_built.clone().with_spans(false);
+        // Past the gathered limit several times, and sizes around the sample and the minimum.
+        let sizes = [MIN_FILTERED, SAMPLE - 1, SAMPLE + 33, 100_000, 1 << 20];
+        for (i, &size) in sizes.iter().enumerate() {
+            let text = binary_haystack(size, 11 + i as u64, &keywords);
+            let expected = reference(&keywords, &text);
+            assert!(
+                expected.len() > size / 2000,
+                "{} hits in {size}",
+                expected.len()
+            );
+            let (finder, _) = without_simd.spans.as_ref().expect("a separator");
+            assert!(sparse(finder, &text), "size {size}: searched by spans");
+            assert_eq!(hits(&without_simd, &text), expected, "size {size}, table");
+            assert_eq!(hits(&as_built, &text), expected, "size {size}, as built");
+            assert_eq!(hits(&whole, &text), expected, "size {size}, every byte");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod keyword_dfa;
 mod keyword_search;
+mod keyword_spans;
 pub mod matcher;
 pub mod presence;
 pub mod rules;
