@@ -13,9 +13,11 @@ const BUFFER: usize = 1 << 20;
 const OVERLAP: usize = 8 * 1024;
 /// One file cannot report more than this many matches (a dump of keys is one finding's worth).
 const MAX_MATCHES_PER_FILE: usize = 1000;
-/// A file's buffer is kept for the next file, up to the biggest one a file uses: a fresh buffer
-/// of a MiB for each big file was a fresh mapping, page-faulted in again each time. The sink
-/// gives it back when its layer ends ([`LayerSink::finish`]).
+/// The buffer of a file read in pieces: never fuller than this (a piece that would overfill it
+/// is split), so it is allocated once, at the layer's first such file, and kept for the next
+/// ones until the layer ends ([`LayerSink::finish`]). A buffer sized to each file, grown when a
+/// piece overfilled it, was a fresh mapping for most big files, page-faulted in each time (4 %
+/// of the analysis thread of a Debian image's scan).
 const SPARE: usize = BUFFER + OVERLAP;
 
 /// A secret seen in a file of this layer.
@@ -143,7 +145,6 @@ impl LayerSink for SecretSink<'_> {
         }
         let mut buf = std::mem::take(&mut self.spare);
         buf.clear();
-        buf.reserve(entry.size.min(BUFFER as u64 + OVERLAP as u64) as usize);
         self.current = Some(OpenFile {
             path: entry.path.into(),
             size: entry.size,
@@ -165,9 +166,20 @@ impl LayerSink for SecretSink<'_> {
                 file.scanned = true;
                 return Ok(());
             }
-            file.buf.extend_from_slice(chunk);
-            if file.buf.len() >= BUFFER + OVERLAP {
-                self.scan(false);
+            if file.buf.capacity() < SPARE {
+                file.buf.reserve_exact(SPARE - file.buf.len());
+            }
+            let mut rest = chunk;
+            while !rest.is_empty() {
+                let Some(file) = self.current.as_mut() else {
+                    break;
+                };
+                let (now, later) = rest.split_at(rest.len().min(SPARE - file.buf.len()));
+                file.buf.extend_from_slice(now);
+                rest = later;
+                if file.buf.len() == SPARE {
+                    self.scan(false);
+                }
             }
         }
         Ok(())
@@ -178,9 +190,7 @@ impl LayerSink for SecretSink<'_> {
             self.scan(true);
         }
         if let Some(file) = self.current.take() {
-            if file.buf.capacity() <= SPARE {
-                self.spare = file.buf;
-            }
+            self.spare = file.buf;
         }
         Ok(())
     }
