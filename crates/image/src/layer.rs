@@ -428,13 +428,29 @@ fn read_each_entry<R: Read, S: LayerSink>(
         };
         let want = sink.entry(layer, &view).map_err(sink_err)?;
         if want == Want::Content && kind == EntryKind::File {
+            let mut left = size;
             loop {
-                let n = match entry.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_err(e)),
-                };
+                // Straight into the sink's own buffer where it has one.
+                if let Some(room) = sink.content_room(left).map_err(sink_err)? {
+                    if room.is_empty() {
+                        // A read into no room reads nothing, which would end the file early.
+                        return Err(sink_err("the sink gave no room for content".into()).into());
+                    }
+                    // Filled as far as it goes (a read returns what the buffer below holds, often less):
+                    // a file that fits comes to the sinks in one piece.
+                    let n = read_up_to(&mut entry, room).map_err(io_err)?;
+                    if n == 0 {
+                        break;
+                    }
+                    left = left.saturating_sub(n as u64);
+                    sink.content_read(n).map_err(sink_err)?;
+                    continue;
+                }
+                let n = read_up_to(&mut entry, &mut buf).map_err(io_err)?;
+                if n == 0 {
+                    break;
+                }
+                left = left.saturating_sub(n as u64);
                 sink.content(&buf[..n]).map_err(sink_err)?;
             }
             sink.end_entry().map_err(sink_err)?;

@@ -8,8 +8,12 @@ use crate::entry::{Entry, EntryKind, Xattr};
 use crate::image::LayerInfo;
 use crate::sink::{LayerSink, SinkError, Want};
 
-/// Content is sent in batches of about this many bytes.
+/// Content is sent in batches of this many bytes.
 const BATCH: usize = 128 * 1024;
+/// A file up to this size is read in one piece: when the batch has less room left for it, the
+/// batch goes first. The sinks take such a file where it is (a file in pieces is copied into a
+/// buffer first), and the content hashes of the reading thread take a cheaper hash.
+const ONE_PIECE: u64 = 64 * 1024;
 /// At most this many entries travel in one batch: an image of many small files then costs one
 /// hand-over per batch, not three per file (the hand-overs' wake-ups were a tenth of a scan).
 const BATCH_EVENTS: usize = 256;
@@ -77,10 +81,22 @@ enum Event {
 }
 
 /// Events and the content they refer to, handed over together.
-#[derive(Default)]
 struct Batch {
     events: Vec<Event>,
+    /// Always `BATCH` bytes long (zeroed once, when the batch is made: batches are reused), so
+    /// the reader can read into it; the first `filled` hold content.
     bytes: Vec<u8>,
+    filled: usize,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            events: Vec::with_capacity(BATCH_EVENTS),
+            bytes: vec![0; BATCH],
+            filled: 0,
+        }
+    }
 }
 
 /// The sink's first error, with the raw name of the entry it happened on.
@@ -101,7 +117,7 @@ impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batch")
             .field("events", &self.events.len())
-            .field("bytes", &self.bytes.len())
+            .field("bytes", &self.filled)
             .finish()
     }
 }
@@ -111,10 +127,7 @@ impl Forwarder {
         if self.batch.events.is_empty() || self.closed {
             return Ok(());
         }
-        let next = self.spare.try_recv().unwrap_or_else(|_| Batch {
-            events: Vec::with_capacity(BATCH_EVENTS),
-            bytes: Vec::with_capacity(BATCH),
-        });
+        let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let full = std::mem::replace(&mut self.batch, next);
         if self.to_sink.send(full).is_err() {
             // The sink's thread stopped on an error; that error is the one reported.
@@ -155,22 +168,38 @@ impl LayerSink for Forwarder {
 
     fn content(&mut self, mut chunk: &[u8]) -> Result<(), SinkError> {
         while !chunk.is_empty() {
-            let room = BATCH.saturating_sub(self.batch.bytes.len()).max(1);
-            let n = room.min(chunk.len());
-            self.batch.bytes.extend_from_slice(&chunk[..n]);
+            let room = self.content_room(chunk.len() as u64)?.unwrap_or_default();
+            let n = room.len().min(chunk.len());
+            room[..n].copy_from_slice(&chunk[..n]);
             chunk = &chunk[n..];
-            match self.batch.events.last_mut() {
-                Some(Event::Content(len)) => *len += n,
-                _ => self.batch.events.push(Event::Content(n)),
-            }
-            if self.batch.bytes.len() >= BATCH {
-                self.flush()?;
-            }
+            self.content_read(n)?;
         }
         if self.closed {
             return Err("the analysis stopped".into());
         }
         Ok(())
+    }
+
+    /// The rest of the batch; a fresh batch when it is full, or too full for a small file.
+    fn content_room(&mut self, left: u64) -> Result<Option<&mut [u8]>, SinkError> {
+        if self.closed {
+            return Err("the analysis stopped".into());
+        }
+        let room = (BATCH - self.batch.filled) as u64;
+        if room == 0 || (room < left.min(ONE_PIECE) && self.batch.filled > 0) {
+            self.flush()?;
+        }
+        Ok(Some(&mut self.batch.bytes[self.batch.filled..]))
+    }
+
+    fn content_read(&mut self, n: usize) -> Result<&[u8], SinkError> {
+        let from = self.batch.filled;
+        self.batch.filled += n;
+        match self.batch.events.last_mut() {
+            Some(Event::Content(len)) => *len += n,
+            _ => self.batch.events.push(Event::Content(n)),
+        }
+        Ok(&self.batch.bytes[from..from + n])
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
@@ -234,7 +263,7 @@ where
                     return (sink, Some((name, e)));
                 }
             }
-            batch.bytes.clear();
+            batch.filled = 0;
             let _ = give_back.try_send(batch);
         }
         sink.finish();
@@ -243,10 +272,7 @@ where
     let forwarder = Forwarder {
         to_sink,
         spare,
-        batch: Batch {
-            events: Vec::with_capacity(BATCH_EVENTS),
-            bytes: Vec::with_capacity(BATCH),
-        },
+        batch: Batch::new(),
         closed: false,
     };
     (forwarder, handle)

@@ -27,6 +27,21 @@ pub trait LayerSink {
         Ok(())
     }
 
+    /// Room to read the next chunk of content into, for a sink that keeps the bytes anyway (the
+    /// pipeline): the walker reads straight into it, then calls
+    /// [`content_read`](Self::content_read), and the bytes are not copied once more. `left`:
+    /// the entry's bytes not read yet. `None` (the default): the walker reads into a buffer of
+    /// its own and calls [`content`](Self::content).
+    fn content_room(&mut self, _left: u64) -> Result<Option<&mut [u8]>, SinkError> {
+        Ok(None)
+    }
+
+    /// The first `n` bytes of the room [`content_room`](Self::content_room) gave hold the next
+    /// chunk of content; returns them.
+    fn content_read(&mut self, _n: usize) -> Result<&[u8], SinkError> {
+        Err("content read without room".into())
+    }
+
     /// The current entry's content is complete.
     fn end_entry(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -45,6 +60,14 @@ impl<T: LayerSink + ?Sized> LayerSink for &mut T {
 
     fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
         (**self).content(chunk)
+    }
+
+    fn content_room(&mut self, left: u64) -> Result<Option<&mut [u8]>, SinkError> {
+        (**self).content_room(left)
+    }
+
+    fn content_read(&mut self, n: usize) -> Result<&[u8], SinkError> {
+        (**self).content_read(n)
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
@@ -74,6 +97,17 @@ impl<S: LayerSink> LayerSink for Option<S> {
 
     fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
         self.as_mut().map_or(Ok(()), |s| s.content(chunk))
+    }
+
+    fn content_room(&mut self, left: u64) -> Result<Option<&mut [u8]>, SinkError> {
+        self.as_mut().map_or(Ok(None), |s| s.content_room(left))
+    }
+
+    fn content_read(&mut self, n: usize) -> Result<&[u8], SinkError> {
+        match self {
+            Some(sink) => sink.content_read(n),
+            None => Err("content read without room".into()),
+        }
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {
@@ -121,6 +155,23 @@ impl<A: LayerSink, B: LayerSink> LayerSink for Pair<A, B> {
             self.second.content(chunk)?;
         }
         Ok(())
+    }
+
+    /// The second sink's room, when it wants the content: the first gets the bytes from there.
+    fn content_room(&mut self, left: u64) -> Result<Option<&mut [u8]>, SinkError> {
+        if self.wants.1 {
+            self.second.content_room(left)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn content_read(&mut self, n: usize) -> Result<&[u8], SinkError> {
+        let bytes = self.second.content_read(n)?;
+        if self.wants.0 {
+            self.first.content(bytes)?;
+        }
+        Ok(bytes)
     }
 
     fn end_entry(&mut self) -> Result<(), SinkError> {

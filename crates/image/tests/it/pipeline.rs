@@ -191,3 +191,57 @@ fn an_error_of_the_sink_on_the_reading_thread_names_the_entry() {
     assert!(chain.contains("many/650"), "{chain}");
     assert!(chain.contains("planted failure"), "{chain}");
 }
+
+/// Per file: its path, its content in the pieces it came in.
+#[derive(Debug, Default)]
+struct Pieces(Vec<(Vec<u8>, Vec<Vec<u8>>)>);
+
+impl LayerSink for Pieces {
+    fn entry(&mut self, _: &LayerInfo, entry: &Entry<'_>) -> Result<Want, SinkError> {
+        if entry.kind != EntryKind::File {
+            return Ok(Want::Skip);
+        }
+        self.0.push((entry.path.to_vec(), Vec::new()));
+        Ok(Want::Content)
+    }
+    fn content(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
+        if let Some((_, pieces)) = self.0.last_mut() {
+            pieces.push(chunk.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// The reader reads straight into the pipeline's batches; a file of up to 64 KiB that would
+/// straddle two batches starts a new one, so both sinks get it in one piece, and every file
+/// arrives whole.
+#[test]
+fn files_up_to_64_kib_reach_both_sinks_in_one_piece() {
+    let sizes: Vec<usize> = (0..60)
+        .map(|i| [1, 900, 30_000, 50_000, 65_535, 65_536, 65_537, 200_000][i % 8] + i)
+        .collect();
+    let body =
+        |i: usize, size: usize| -> Vec<u8> { (0..size).map(|k| (k * 31 + i * 7) as u8).collect() };
+    let layer: Vec<TarEntry> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| file(&format!("f{i}"), &body(i, size)))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = ImageSpec::new(vec![layer]).write(dir.path(), Form::DockerArchive);
+    let image = Image::open(&path, &OpenOptions::default()).expect("open");
+    let walk = image
+        .walk_pipelined_beside(|_| (Pieces::default(), Pieces::default()))
+        .expect("walk");
+    let (on_reader, on_thread) = &walk.sinks[0];
+    for sink in [on_reader, on_thread] {
+        assert_eq!(sink.0.len(), sizes.len());
+        for (i, (name, pieces)) in sink.0.iter().enumerate() {
+            assert_eq!(name, format!("f{i}").as_bytes());
+            assert_eq!(pieces.concat(), body(i, sizes[i]), "f{i}");
+            if sizes[i] <= 64 * 1024 {
+                assert_eq!(pieces.len(), 1, "f{i} of {} bytes", sizes[i]);
+            }
+        }
+    }
+}
