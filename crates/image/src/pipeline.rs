@@ -18,9 +18,11 @@ const ONE_PIECE: u64 = 64 * 1024;
 /// hand-over per batch, not three per file (the hand-overs' wake-ups were a tenth of a scan).
 const BATCH_EVENTS: usize = 256;
 /// Batches in flight: bounds the memory to about `DEPTH × BATCH` (and as much again in spare
-/// buffers, plus the entries' names), for each layer being read. Half a MiB in flight is enough
-/// to keep both threads busy.
-const DEPTH: usize = 4;
+/// buffers, plus the entries' names), for each layer being read; batches are only made while
+/// the reader is ahead. Half a MiB in flight left each thread of a Debian scan waiting on the
+/// other for about a sixth of the walk (a layer's files cost the two sides unlike amounts);
+/// 2 MiB: the scan 157 -> 149 ms, peak RSS of the 4 GiB image's scan 60.4 -> 61.0 MiB.
+const DEPTH: usize = 16;
 
 /// An entry's metadata, owned so it can cross to the sink's thread.
 struct OwnedEntry {
