@@ -172,11 +172,15 @@ pub fn execute(args: ScanArgs) -> Result<Status, CliError> {
         Some(path) => write_atomically(path, text.as_bytes())?,
         None => emit(&text).map_err(|e| CliError::new("write to stdout", e))?,
     }
-    Ok(if report.summary.failed {
+    let status = if report.summary.failed {
         Status::PolicyFailed
     } else {
         Status::Success
-    })
+    };
+    // The process ends next: freeing the report, the compiled rules and the image's indexes
+    // would be work for nothing (3.5 of the 5.5 ms a Debian scan took after its output).
+    std::mem::forget((report, rules, image, text));
+    Ok(status)
 }
 
 fn json(report: &ScanReport) -> Result<String, CliError> {
