@@ -189,36 +189,61 @@ pub fn scan(
         layers: &walk.layers,
         files: &walk.files,
     };
+    // The analyzers of the whole image run side by side: after the walk, one core would idle.
+    let ((privilege, elf), (bloat, hygiene)) = rayon::join(
+        || {
+            rayon::join(
+                || {
+                    on(Analyzer::Privilege).then(|| {
+                        let sinks: Vec<&AccountsSink> = walk
+                            .sinks
+                            .iter()
+                            .filter_map(|s| s.accounts.as_ref())
+                            .collect();
+                        crate::privilege::findings(&ctx, &sinks)
+                    })
+                },
+                || {
+                    on(Analyzer::Elf).then(|| {
+                        let sinks: Vec<&ElfSink> =
+                            walk.sinks.iter().filter_map(|s| s.elf.as_ref()).collect();
+                        crate::elf::findings(&ctx, &sinks)
+                    })
+                },
+            )
+        },
+        || {
+            rayon::join(
+                || {
+                    on(Analyzer::Bloat).then(|| {
+                        let sinks: Vec<&ContentHashSink<'_>> = walk
+                            .sinks
+                            .iter()
+                            .filter_map(|s| s.hashes.as_ref())
+                            .collect();
+                        crate::bloat::analyze(&ctx, &sinks)
+                    })
+                },
+                || on(Analyzer::Hygiene).then(|| crate::hygiene::findings(&ctx)),
+            )
+        },
+    );
     let mut analyzed = Analyzed::default();
-    if on(Analyzer::Privilege) {
-        let sinks: Vec<&AccountsSink> = walk
-            .sinks
-            .iter()
-            .filter_map(|s| s.accounts.as_ref())
-            .collect();
-        analyzed
-            .findings
-            .extend(crate::privilege::findings(&ctx, &sinks));
+    if let Some(findings) = privilege {
+        analyzed.findings.extend(findings);
         analyzed.names.push(Analyzer::Privilege.name());
     }
-    if on(Analyzer::Elf) {
-        let sinks: Vec<&ElfSink> = walk.sinks.iter().filter_map(|s| s.elf.as_ref()).collect();
-        analyzed.findings.extend(crate::elf::findings(&ctx, &sinks));
+    if let Some(findings) = elf {
+        analyzed.findings.extend(findings);
         analyzed.names.push(Analyzer::Elf.name());
     }
-    if on(Analyzer::Bloat) {
-        let sinks: Vec<&ContentHashSink<'_>> = walk
-            .sinks
-            .iter()
-            .filter_map(|s| s.hashes.as_ref())
-            .collect();
-        let (findings, summary) = crate::bloat::analyze(&ctx, &sinks);
+    if let Some((findings, summary)) = bloat {
         analyzed.findings.extend(findings);
         analyzed.bloat = Some(summary);
         analyzed.names.push(Analyzer::Bloat.name());
     }
-    if on(Analyzer::Hygiene) {
-        analyzed.findings.extend(crate::hygiene::findings(&ctx));
+    if let Some(findings) = hygiene {
+        analyzed.findings.extend(findings);
         analyzed.names.push(Analyzer::Hygiene.name());
     }
     let secret_sinks: Option<Vec<&SecretSink<'_>>> = on(Analyzer::Secrets).then(|| {
