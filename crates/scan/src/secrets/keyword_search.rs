@@ -380,15 +380,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_built_in_keywords_are_found_as_the_aho_corasick_crate_finds_them() {
-        let rules = crate::secrets::rules::RuleSet::builtin().expect("built-in rules");
+    /// Every built-in rule's keywords, each once.
+    fn builtin_keywords(rules: &crate::secrets::rules::RuleSet) -> Vec<&str> {
         let mut keywords: Vec<&str> = Vec::new();
         for k in rules.rules.iter().flat_map(|r| &r.keywords) {
             if !keywords.contains(&k.as_str()) {
                 keywords.push(k);
             }
         }
+        keywords
+    }
+
+    #[test]
+    fn the_built_in_keywords_are_found_as_the_aho_corasick_crate_finds_them() {
+        let rules = crate::secrets::rules::RuleSet::builtin().expect("built-in rules");
+        let keywords = builtin_keywords(&rules);
         assert!(keywords.len() > 300, "{}", keywords.len());
         let searcher = KeywordSearcher::new(&keywords).expect("searcher");
         for (seed, size) in [(1, 3000), (2, 70_000), (3, 1 << 20)] {
@@ -475,12 +481,7 @@ mod tests {
     #[test]
     fn spans_find_what_a_walk_of_every_byte_finds() {
         let rules = crate::secrets::rules::RuleSet::builtin().expect("built-in rules");
-        let mut keywords: Vec<&str> = Vec::new();
-        for k in rules.rules.iter().flat_map(|r| &r.keywords) {
-            if !keywords.contains(&k.as_str()) {
-                keywords.push(k);
-            }
-        }
+        let keywords = builtin_keywords(&rules);
         let as_built = KeywordSearcher::new(&keywords).expect("searcher");
         let without_simd = as_built.clone().with_spans(true);
         let whole = as_built.clone().with_spans(false);
