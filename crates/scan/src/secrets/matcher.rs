@@ -123,10 +123,8 @@ impl RuleSet {
             let start = hit.start.saturating_sub(WINDOW);
             let end = (hit.end + WINDOW).min(buf.len());
             for &rule in &self.keyword_rules[hit.pattern] {
-                if let Some(after) = &self.rules[rule].after_keyword {
-                    // Past the buffer's end the byte may still come: the hit is kept.
-                    let room = buf.get(hit.end..hit.end + after.within);
-                    if room.is_some_and(|r| !r.iter().any(|b| after.bytes.as_bytes().contains(b))) {
+                if let Some(gate) = &self.rules[rule].after_gate {
+                    if !gate.admits(buf, hit.end) {
                         continue;
                     }
                 }

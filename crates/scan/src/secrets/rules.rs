@@ -110,7 +110,37 @@ pub struct Rule {
     pub(crate) allow: Option<LazyRegex>,
     /// A keyword hit opens a window for this rule only if one of these bytes follows it closely.
     pub after_keyword: Option<AfterKeyword>,
+    /// `after_keyword` as a byte table, tested for every keyword hit.
+    pub(crate) after_gate: Option<AfterGate>,
     pub tests: RuleTests,
+}
+
+/// [`AfterKeyword`] as a table: a test per byte, not a search of the bytes for each (the
+/// search was 40 % of the work per keyword hit on text where the keyword is common).
+#[derive(Debug, Clone)]
+pub(crate) struct AfterGate {
+    wanted: [bool; 256],
+    within: usize,
+}
+
+impl AfterGate {
+    fn of(after: &AfterKeyword) -> Self {
+        let mut wanted = [false; 256];
+        for b in after.bytes.bytes() {
+            wanted[usize::from(b)] = true;
+        }
+        Self {
+            wanted,
+            within: after.within,
+        }
+    }
+
+    /// Whether a hit ending at `end` of `buf` may open a window: one of the bytes follows within
+    /// reach, or the buffer ends before the reach does (the byte may still come).
+    pub(crate) fn admits(&self, buf: &[u8], end: usize) -> bool {
+        buf.get(end..end + self.within)
+            .is_none_or(|room| room.iter().any(|&b| self.wanted[usize::from(b)]))
+    }
 }
 
 /// A regex compiled on first use. Compiling is a large part of a small scan's CPU (perf on the
@@ -420,6 +450,7 @@ impl RuleSet {
                 entropy: r.entropy,
                 checksum: r.checksum,
                 allow: LazyRegex::any_of(&r.allow),
+                after_gate: r.after_keyword.as_ref().map(AfterGate::of),
                 after_keyword: r.after_keyword,
                 tests: r.tests,
             });
