@@ -1,14 +1,18 @@
 //! The regex a rule runs in the windows around its keywords' hits: a forward lazy DFA says
 //! whether and where a match ends, and the PikeVM resolves its start and groups only then, in
-//! the span up to that end. Compiling it is one NFA; a meta regex also compiles a reverse NFA and
-//! extracts literal prefilters, 2.5 times the work (measured over the built-in rules), which
+//! the span up to that end. Compiling it is one NFA; a meta regex also compiles a reverse NFA
+//! and extracts literal prefilters, 2.5 times the work (measured over the built-in rules), which
 //! dominated small images' scans: a rule is compiled to search a few kilobytes around its hits.
+//! A rule that searches more gets a second one whose lazy DFA skips to the pattern's literal
+//! prefixes, as a meta regex's does ([`WindowRegex::prefiltered`]).
 
 use std::sync::Mutex;
 
 use regex_automata::hybrid::dfa::{self as lazy, DFA};
 use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 use regex_automata::util::captures::Captures;
+use regex_automata::util::prefilter::Prefilter;
+use regex_automata::MatchKind;
 use regex_automata::{Input, PatternID, Span};
 
 use crate::secrets::rules::syntax_config;
@@ -47,20 +51,37 @@ pub(crate) struct WindowMatch {
 impl WindowRegex {
     /// Compiles `pattern` read as every secret pattern is ([`syntax_config`]).
     pub(crate) fn new(pattern: &str) -> Result<Self, String> {
+        Self::compile(pattern, false)
+    }
+
+    /// The same regex, its lazy DFA skipping to where a match can start (a literal prefix):
+    /// the prefilter is half again the cost of compiling (an Aho-Corasick automaton for a
+    /// case-insensitive alternation), and searching without it took the Debian image's scan
+    /// 17 % longer.
+    pub(crate) fn prefiltered(pattern: &str) -> Result<Self, String> {
+        Self::compile(pattern, true)
+    }
+
+    fn compile(pattern: &str, prefiltered: bool) -> Result<Self, String> {
+        let hir = regex_automata::util::syntax::parse_with(pattern, &syntax_config())
+            .map_err(|e| e.to_string())?;
         let nfa = thompson::Compiler::new()
-            .syntax(syntax_config())
             .configure(
                 thompson::Config::new()
                     .utf8(false)
                     .nfa_size_limit(Some(NFA_SIZE_LIMIT)),
             )
-            .build(pattern)
+            .build_from_hir(&hir)
             .map_err(|e| e.to_string())?;
+        let prefilter = prefiltered
+            .then(|| Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, &hir))
+            .flatten();
         // A Unicode word boundary (a user's rule may ask for one) makes the lazy DFA give up on
         // a non-ASCII byte rather than refuse the pattern; the PikeVM then answers.
         let dfa = DFA::builder()
             .configure(
                 DFA::config()
+                    .prefilter(prefilter)
                     .cache_capacity(LAZY_DFA_CACHE_BYTES)
                     .unicode_word_boundary(true),
             )
