@@ -205,7 +205,7 @@ impl LazyRegex {
         let before = self.searched.fetch_add(haystack.len(), Ordering::Relaxed);
         let regex = if before >= UPGRADE_AFTER_BYTES {
             self.fast
-                .get_or_init(|| WindowRegex::prefiltered(&self.pattern).ok())
+                .get_or_init(|| self.get()?.prefiltered(&self.pattern).ok())
                 .as_ref()
         } else {
             self.get()

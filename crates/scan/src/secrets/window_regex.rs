@@ -9,13 +9,17 @@
 use std::sync::Mutex;
 
 use regex_automata::hybrid::dfa::{self as lazy, DFA};
-use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
+use regex_automata::nfa::thompson::{self, pikevm::PikeVM, NFA};
 use regex_automata::util::captures::Captures;
 use regex_automata::util::prefilter::Prefilter;
-use regex_automata::MatchKind;
-use regex_automata::{Input, PatternID, Span};
+use regex_automata::{Input, MatchKind, PatternID, Span};
+use regex_syntax::hir::Hir;
 
 use crate::secrets::rules::syntax_config;
+
+fn parse(pattern: &str) -> Result<Hir, String> {
+    regex_automata::util::syntax::parse_with(pattern, &syntax_config()).map_err(|e| e.to_string())
+}
 
 /// Lazy-DFA cache per regex and thread: small, since hundreds of regexes may be compiled.
 const LAZY_DFA_CACHE_BYTES: usize = 256 * 1024;
@@ -51,31 +55,27 @@ pub(crate) struct WindowMatch {
 impl WindowRegex {
     /// Compiles `pattern` read as every secret pattern is ([`syntax_config`]).
     pub(crate) fn new(pattern: &str) -> Result<Self, String> {
-        Self::compile(pattern, false)
-    }
-
-    /// The same regex, its lazy DFA skipping to where a match can start (a literal prefix):
-    /// the prefilter is half again the cost of compiling (an Aho-Corasick automaton for a
-    /// case-insensitive alternation), and searching without it took the Debian image's scan
-    /// 17 % longer.
-    pub(crate) fn prefiltered(pattern: &str) -> Result<Self, String> {
-        Self::compile(pattern, true)
-    }
-
-    fn compile(pattern: &str, prefiltered: bool) -> Result<Self, String> {
-        let hir = regex_automata::util::syntax::parse_with(pattern, &syntax_config())
-            .map_err(|e| e.to_string())?;
         let nfa = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
                     .utf8(false)
                     .nfa_size_limit(Some(NFA_SIZE_LIMIT)),
             )
-            .build_from_hir(&hir)
+            .build_from_hir(&parse(pattern)?)
             .map_err(|e| e.to_string())?;
-        let prefilter = prefiltered
-            .then(|| Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, &hir))
-            .flatten();
+        Self::from_nfa(nfa, None)
+    }
+
+    /// This regex (of `pattern`) again, its lazy DFA skipping to where a match can start (a
+    /// literal prefix), from the same NFA: the prefilter is half again the cost of compiling (an
+    /// Aho-Corasick automaton for a case-insensitive alternation), and searching without it
+    /// took the Debian image's scan 17 % longer.
+    pub(crate) fn prefiltered(&self, pattern: &str) -> Result<Self, String> {
+        let prefilter = Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, &parse(pattern)?);
+        Self::from_nfa(self.pikevm.get_nfa().clone(), prefilter)
+    }
+
+    fn from_nfa(nfa: NFA, prefilter: Option<Prefilter>) -> Result<Self, String> {
         // A Unicode word boundary (a user's rule may ask for one) makes the lazy DFA give up on
         // a non-ASCII byte rather than refuse the pattern; the PikeVM then answers.
         let dfa = DFA::builder()
