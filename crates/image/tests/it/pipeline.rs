@@ -20,13 +20,21 @@ impl LayerSink for Recorder {
         if self.fail_on.as_deref() == Some(entry.path) {
             return Err("planted failure".into());
         }
+        // Every field: the names cross to the sink's thread in a buffer of their own.
         self.calls.push(format!(
-            "{} entry {} {:?} {} {:o}",
+            "{} entry {} ({}) {:?} {} {:o} {}:{} {} {:?} {:?} {:?}",
             layer.index,
             String::from_utf8_lossy(entry.path),
+            String::from_utf8_lossy(entry.raw_path),
             entry.kind,
             entry.size,
-            entry.mode
+            entry.mode,
+            entry.uid,
+            entry.gid,
+            entry.mtime,
+            entry.link_target.map(String::from_utf8_lossy),
+            entry.device,
+            entry.xattrs,
         ));
         if entry.kind == EntryKind::File {
             self.files += 1;
