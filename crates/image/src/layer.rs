@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 
 use crate::archive::read_up_to;
 use crate::compression::{looks_like_tar, Compression};
@@ -194,7 +194,7 @@ struct ContentBound {
     compressed: u64,
 }
 
-fn read_entries<R: Read, S: LayerSink>(
+fn read_entries<R: Read + Seek, S: LayerSink>(
     archive: &mut tar::Archive<R>,
     layer: &LayerInfo,
     limits: &Limits,
@@ -206,7 +206,7 @@ fn read_entries<R: Read, S: LayerSink>(
     read
 }
 
-fn read_each_entry<R: Read, S: LayerSink>(
+fn read_each_entry<R: Read + Seek, S: LayerSink>(
     archive: &mut tar::Archive<R>,
     layer: &LayerInfo,
     limits: &Limits,
@@ -223,8 +223,10 @@ fn read_each_entry<R: Read, S: LayerSink>(
     // The raw name of the entry read last, shown only if an error needs it.
     let mut last: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; CHUNK];
+    // "With seek": the tar reader then skips by seeking the stream, which reads through
+    // (see `HashingReader`'s `Seek`), rather than reading into a buffer it zeroes per entry.
     let entries = archive
-        .entries()
+        .entries_with_seek()
         .map_err(|e| EntryFailure::Io(e, shown_last(&last)))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| EntryFailure::Io(e, shown_last(&last)))?;
