@@ -145,7 +145,7 @@ impl<R: Read> Read for HashingReader<R> {
 /// Only forward from where the stream is (`SeekFrom::Current`), by reading through: the bytes
 /// are hashed all the same. The tar reader skips a header's padding and the content no sink
 /// wanted this way; without a seek it reads them into a 32 KiB array it zeroes first, once per
-/// entry (a tenth of the reading thread's work beside sha256 on the Debian image).
+/// entry (memset: 1.1 % of a Debian scan's perf samples, 0.4 % with the seek).
 impl<R: Read> Seek for HashingReader<R> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         let SeekFrom::Current(ahead) = pos else {
