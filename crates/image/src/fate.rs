@@ -190,13 +190,19 @@ pub struct FileIndex {
 }
 
 impl FileIndex {
+    /// Every entry present in the final filesystem, in layer and archive order.
+    pub fn present(&self) -> impl Iterator<Item = &FileRecord> {
+        self.layers
+            .iter()
+            .flatten()
+            .filter(|r| r.fate == Fate::Present && !r.kind.is_whiteout())
+    }
+
     /// Every entry present in the final filesystem, in path order.
     pub fn final_view(&self) -> Vec<&FileRecord> {
-        let is_present = |r: &&FileRecord| r.fate == Fate::Present && !r.kind.is_whiteout();
         // Sized exactly and sorted in place: this runs on every entry of the image.
-        let mut present: Vec<&FileRecord> =
-            Vec::with_capacity(self.layers.iter().flatten().filter(is_present).count());
-        present.extend(self.layers.iter().flatten().filter(is_present));
+        let mut present: Vec<&FileRecord> = Vec::with_capacity(self.present().count());
+        present.extend(self.present());
         present.sort_unstable_by(|a, b| {
             (&a.path, a.layer, a.position).cmp(&(&b.path, b.layer, b.position))
         });

@@ -146,9 +146,11 @@ pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
     h.update(rule_id.as_bytes());
     h.update([0]);
     h.update(secret);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     h.finalize()[..16]
         .iter()
-        .map(|b| format!("{b:02x}"))
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+        .map(char::from)
         .collect()
 }
 

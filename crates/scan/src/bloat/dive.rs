@@ -24,7 +24,7 @@
 //! kept across layers is the part under some whiteout's path (all a whiteout's weight reads);
 //! every visit is 16 bytes, and visits are summed per path by sorting them at the end.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use rharden_image::{EntryKind, FileIndex, FileRecord};
@@ -243,12 +243,15 @@ fn leaves(records: &[FileRecord]) -> Vec<Leaf> {
             }
         }
     }
-    leaves.sort_by(|a, b| {
-        let (pa, pb) = (path(a.position), path(b.position));
-        visit_key(pa, a.size.is_none())
-            .cmp(visit_key(pb, b.size.is_none()))
-            .then_with(|| (pa, a.size).cmp(&(pb, b.size)))
-    });
+    // The order matters only where a whiteout can end the visit (see `score`).
+    if leaves.iter().any(|l| l.size.is_none()) {
+        leaves.sort_by(|a, b| {
+            let (pa, pb) = (path(a.position), path(b.position));
+            visit_key(pa, a.size.is_none())
+                .cmp(visit_key(pb, b.size.is_none()))
+                .then_with(|| (pa, a.size).cmp(&(pb, b.size)))
+        });
+    }
     leaves
 }
 
@@ -285,15 +288,21 @@ pub fn score(files: &FileIndex) -> DiveScore {
         }
         stack(&mut stacked, records, nodes);
     }
-    let path = |v: &Visit| -> &[u8] { &files.layers[v.layer as usize][v.position as usize].path };
-    visits.sort_unstable_by(|a, b| path(a).cmp(path(b)));
+    // Per path: the sum and the least of its visits' sizes, and how many there were (grouped
+    // by hashing: sorting the visits by path was half of this function's time).
+    let mut by_path: HashMap<&[u8], (u64, u64, u32)> = HashMap::with_capacity(visits.len());
+    for v in &visits {
+        let path: &[u8] = &files.layers[v.layer as usize][v.position as usize].path;
+        let (sum, min, count) = by_path.entry(path).or_insert((0, u64::MAX, 0));
+        *sum = sum.saturating_add(v.size);
+        *min = (*min).min(v.size);
+        *count += 1;
+    }
     let (mut discovered, mut minimum, mut wasted) = (0u64, 0u64, 0u64);
-    for same in visits.chunk_by(|a, b| path(a) == path(b)) {
-        let sum = same.iter().map(|v| v.size).fold(0, u64::saturating_add);
-        let min = same.iter().map(|v| v.size).min().unwrap_or(0);
+    for (sum, min, count) in by_path.into_values() {
         discovered = discovered.saturating_add(sum);
         minimum = minimum.saturating_add(min);
-        if same.len() >= 2 {
+        if count >= 2 {
             wasted = wasted.saturating_add(sum);
         }
     }

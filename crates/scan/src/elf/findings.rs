@@ -320,8 +320,7 @@ fn yes_no(value: bool) -> &'static str {
 /// Directories of the final filesystem that anyone may write to (`o+w`), as absolute paths.
 fn world_writable_dirs(ctx: &Context<'_>) -> HashSet<String> {
     ctx.files
-        .final_view()
-        .into_iter()
+        .present()
         .filter(|r| r.kind == EntryKind::Dir && r.mode & 0o002 != 0)
         .map(|r| display_path(&r.path))
         .collect()
