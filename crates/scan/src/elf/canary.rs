@@ -7,16 +7,17 @@
 use goblin::elf::header::{EM_386, EM_X86_64};
 use goblin::elf::program_header::PT_LOAD;
 use goblin::elf::sym::STT_FUNC;
-use goblin::elf::Elf;
+
+use crate::elf::parsed::Parsed;
 
 /// Why the binary has a canary, when its `main` proves it.
-pub fn static_proof(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
+pub fn static_proof(elf: &Parsed<'_>, bytes: &[u8]) -> Option<String> {
     let machine = elf.header.e_machine;
     if machine != EM_X86_64 && machine != EM_386 {
         return None;
     }
     let main = elf.syms.iter().find(|s| {
-        s.st_type() == STT_FUNC && s.st_size > 0 && elf.strtab.get_at(s.st_name) == Some("main")
+        s.st_type() == STT_FUNC && s.st_size > 0 && elf.strtab.get(s.st_name) == Some(b"main")
     })?;
     let code = code_at(elf, bytes, main.st_value, main.st_size)?;
     let found = if machine == EM_X86_64 {
@@ -35,7 +36,7 @@ pub fn static_proof(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
 }
 
 /// The file bytes of `size` bytes at virtual address `addr`, from the loadable segment holding them.
-fn code_at<'a>(elf: &Elf<'_>, bytes: &'a [u8], addr: u64, size: u64) -> Option<&'a [u8]> {
+fn code_at<'a>(elf: &Parsed<'_>, bytes: &'a [u8], addr: u64, size: u64) -> Option<&'a [u8]> {
     let segment = elf.program_headers.iter().find(|p| {
         p.p_type == PT_LOAD
             && addr >= p.p_vaddr

@@ -15,6 +15,7 @@
 mod canary;
 mod findings;
 mod note;
+mod parsed;
 mod report;
 mod rpath;
 mod sink;

@@ -3,8 +3,8 @@
 //! Layout: the "Linux Extensions to gABI", section "Program Property"
 //! (<https://gitlab.com/x86-psABIs/Linux-ABI>).
 
+use crate::elf::parsed::Parsed;
 use goblin::elf::program_header::{PT_GNU_PROPERTY, PT_NOTE};
-use goblin::elf::Elf;
 
 /// `NT_GNU_PROPERTY_TYPE_0`: a note holding an array of program properties.
 const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
@@ -16,7 +16,7 @@ pub const X86_FEATURE_1_IBT: u32 = 1;
 pub const X86_FEATURE_1_SHSTK: u32 = 2;
 
 /// The `GNU_PROPERTY_X86_FEATURE_1_AND` bits, or `None` when the file has no such property.
-pub fn x86_features(elf: &Elf<'_>, bytes: &[u8]) -> Option<u32> {
+pub fn x86_features(elf: &Parsed<'_>, bytes: &[u8]) -> Option<u32> {
     let property: Vec<_> = elf
         .program_headers
         .iter()

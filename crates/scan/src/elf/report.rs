@@ -4,15 +4,17 @@
 
 use std::collections::BTreeSet;
 
-use goblin::elf::dynamic::{DF_1_NOW, DF_1_PIE, DF_BIND_NOW, DT_BIND_NOW, DT_DEBUG};
+use goblin::elf::dynamic::{
+    DF_1_NOW, DF_1_PIE, DF_BIND_NOW, DT_BIND_NOW, DT_DEBUG, DT_RPATH, DT_RUNPATH,
+};
 use goblin::elf::header::{EM_386, EM_X86_64, ET_CORE, ET_DYN, ET_EXEC, ET_REL};
 use goblin::elf::program_header::{PF_X, PT_GNU_RELRO, PT_GNU_STACK};
 use goblin::elf::section_header::{SHN_UNDEF, SHT_SYMTAB};
 use goblin::elf::sym::{STT_FUNC, STT_GNU_IFUNC};
-use goblin::elf::{Elf, Symtab};
-use goblin::strtab::Strtab;
+use goblin::elf::Symtab;
 use serde::Serialize;
 
+use crate::elf::parsed::{Names, Parsed};
 use crate::elf::{canary, note};
 
 /// The four bytes every ELF file starts with.
@@ -25,6 +27,8 @@ const CANARY_SYMBOLS: [&str; 3] = [
     "__stack_chk_guard",
     "__intel_security_cookie",
 ];
+/// What every name [`SymbolUse`] keeps starts with.
+const KEPT_PREFIX: &[u8] = b"__";
 
 /// Why an ELF file could not be judged.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +194,7 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
     }
     // goblin checks counts and offsets against the buffer, but it is a parser of hostile
     // input written without a fuzzing guarantee: a panic in it must not end the scan.
-    let elf = std::panic::catch_unwind(|| Elf::parse(bytes))
+    let elf = std::panic::catch_unwind(|| Parsed::parse(bytes))
         .map_err(|_| ElfError::ParserPanicked)?
         .map_err(ElfError::Parse)?;
     let mut reasons = Vec::new();
@@ -215,12 +219,9 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
     // DT_NEEDED still takes its symbols from the process: it is not static).
     let imports_any = elf.dynsyms.iter().any(|sym| {
         sym.st_shndx == SHN_UNDEF as usize
-            && elf
-                .dynstrtab
-                .get_at(sym.st_name)
-                .is_some_and(|n| !n.is_empty())
+            && elf.dynstr.get(sym.st_name).is_some_and(|n| !n.is_empty())
     });
-    let is_static = elf.interpreter.is_none() && elf.libraries.is_empty() && !imports_any;
+    let is_static = elf.interpreter.is_none() && !elf.needs_libraries() && !imports_any;
     let stripped = !elf.section_headers.iter().any(|s| s.sh_type == SHT_SYMTAB);
 
     let pie = match object_type {
@@ -229,7 +230,7 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
         // (binutils ≥ 2.26); without it, a soname makes a library (libc.so.6 has an
         // interpreter too: it can be run), and an interpreter or DT_DEBUG an executable.
         ObjectType::Dyn if flags_1 & DF_1_PIE != 0 => Pie::Yes,
-        ObjectType::Dyn if elf.soname.is_some() => Pie::Dso,
+        ObjectType::Dyn if elf.has_soname() => Pie::Dso,
         ObjectType::Dyn if elf.interpreter.is_some() || has_tag(DT_DEBUG) => Pie::Yes,
         ObjectType::Dyn => Pie::Dso,
         _ => Pie::NotApplicable,
@@ -260,8 +261,8 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
         }
     };
 
-    let dynamic = SymbolUse::of(&elf.dynsyms, &elf.dynstrtab);
-    let embedded = SymbolUse::of(&elf.syms, &elf.strtab);
+    let dynamic = SymbolUse::of(&elf.dynsyms, elf.dynstr);
+    let embedded = SymbolUse::of(&elf.syms, elf.strtab);
 
     let canary = if CANARY_SYMBOLS.iter().any(|s| dynamic.imported.contains(*s)) {
         Verdict::Yes
@@ -349,8 +350,8 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfReport, ElfError> {
         canary,
         fortify,
         fortified: fortified.into_iter().collect(),
-        rpath: split_paths(&elf.rpaths),
-        runpath: split_paths(&elf.runpaths),
+        rpath: split_paths(&elf.search_paths(DT_RPATH)),
+        runpath: split_paths(&elf.search_paths(DT_RUNPATH)),
         cet,
         is_static,
         stripped,
@@ -369,10 +370,14 @@ struct SymbolUse {
 }
 
 impl SymbolUse {
-    fn of(symbols: &Symtab<'_>, names: &Strtab<'_>) -> Self {
+    fn of(symbols: &Symtab<'_>, names: Names<'_>) -> Self {
         let mut used = Self::default();
         for sym in symbols.iter() {
-            let Some(name) = names.get_at(sym.st_name) else {
+            // Most names are not wanted: the prefix rules them out without reading them.
+            if !names.starts_with(sym.st_name, KEPT_PREFIX) {
+                continue;
+            }
+            let Some(name) = names.text(sym.st_name) else {
                 continue;
             };
             let imported = sym.st_shndx == SHN_UNDEF as usize;
