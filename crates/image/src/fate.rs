@@ -274,7 +274,7 @@ struct Merger<'a> {
     /// Link roots of hardlinks whose target existed, by (layer, position) of the link.
     roots: HashMap<(u32, u32), Option<(u32, u32)>>,
     notes: Vec<MergeNote>,
-    /// The bounds of a subtree's range (`dir/`, then `dir0`), reused: an entry costs no allocation.
+    /// The start of a subtree's range (`dir/`), reused: an entry costs no allocation.
     bounds: Vec<u8>,
 }
 
@@ -345,12 +345,13 @@ impl<'a> Merger<'a> {
         self.bounds.clear();
         self.bounds.extend_from_slice(dir);
         self.bounds.push(b'/');
-        self.bounds.extend_from_slice(dir);
-        self.bounds.push(b'/' + 1);
-        let (lo, hi) = self.bounds.split_at(dir.len() + 1);
+        let below: &[u8] = &self.bounds;
+        // Open-ended: a range with an upper bound searches the tree for it too, and the keys
+        // below `dir/` are the ones right after it.
         self.merged
-            .range::<[u8], _>((Bound::Included(lo), Bound::Excluded(hi)))
+            .range::<[u8], _>((Bound::Included(below), Bound::Unbounded))
             .map(|k| k.path())
+            .take_while(|k| k.starts_with(below))
             .collect()
     }
 
@@ -455,15 +456,15 @@ impl<'a> Merger<'a> {
                 let gone = self.subtree_keys(path);
                 self.remove(&gone, Fate::Deleted { by });
             }
-            match self.get(path) {
+            // `replace`, not `insert`: the key is the record, and this layer's record is the new
+            // one; the one it replaces is overwritten.
+            match self.merged.replace(Present(r)).map(Present::at) {
                 Some(at) => {
                     changes.modified += 1;
                     self.fates[at.0 as usize][at.1 as usize] = Fate::Overwritten { by };
                 }
                 None => changes.added += 1,
             }
-            // `replace`, not `insert`: the key is the record, and this layer's record is the new one.
-            self.merged.replace(Present(r));
         }
         changes
     }
