@@ -199,14 +199,16 @@ fn leaves(records: &[FileRecord]) -> Vec<Leaf> {
             .then(a.cmp(&b))
     });
     let path = |i: u32| -> &[u8] { &records[i as usize].path };
-    // Whether some entry lies strictly below `dir`: the first path after `dir/` starts with it.
-    let has_child = |dir: &[u8]| {
-        let at = sorted.partition_point(|&i| path(i).iter().cmp(dir.iter().chain(b"/")).is_lt());
-        sorted.get(at).is_some_and(|&i| {
-            path(i)
-                .strip_prefix(dir)
-                .is_some_and(|rest| rest.first() == Some(&b'/'))
-        })
+    // Whether some entry lies strictly below `dir`: the first path from `dir/` on starts with
+    // it. Such paths sort after `dir`'s own, at `from` on. (`below` is reused: one allocation.)
+    let mut below = Vec::new();
+    let mut has_child = |dir: &[u8], from: usize| {
+        below.clear();
+        below.extend_from_slice(dir);
+        below.push(b'/');
+        let rest = &sorted[from..];
+        let at = rest.partition_point(|&i| path(i) < &below[..]);
+        rest.get(at).is_some_and(|&i| path(i).starts_with(&below))
     };
     let mut leaves = Vec::new();
     let mut k = 0;
@@ -235,7 +237,7 @@ fn leaves(records: &[FileRecord]) -> Vec<Leaf> {
             .find(|&&i| records[i as usize].kind == EntryKind::OpaqueWhiteout)
             .map(|&i| (i, IMPLICIT.size));
         if let Some((position, size)) = explicit.or(opaque) {
-            if !has_child(path(position)) {
+            if !has_child(path(position), k) {
                 leaves.push(Leaf {
                     position,
                     size: Some(size),
