@@ -2,7 +2,7 @@
 //! the uncompressed tar while reading, decodes every entry and feeds it to the sink.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, BufReader, Read, Seek};
 
 use crate::archive::read_up_to;
@@ -152,13 +152,24 @@ fn shown_last(last: &[u8]) -> String {
     }
 }
 
+/// What this layer wrote at one path: an entry, a whiteout, and whether the entry is a
+/// non-directory (nothing of the same layer may sit below one: a symlink then a file through
+/// it is the classic tar-slip; extractors disagree on what it means).
+#[derive(Default)]
+struct Written {
+    entry: bool,
+    whiteout: bool,
+    non_directory: Option<EntryKind>,
+}
+
 /// The nearest ancestor of `path` that this layer made a non-directory, if any: one lookup per
 /// ancestor, and none while the layer has no non-directory.
 fn non_directory_above<'p>(
     path: &'p [u8],
-    non_dirs: &HashMap<Box<[u8]>, EntryKind>,
+    written: &HashMap<Box<[u8]>, Written>,
+    non_directories: usize,
 ) -> Option<(&'p [u8], EntryKind)> {
-    if non_dirs.is_empty() {
+    if non_directories == 0 {
         return None;
     }
     let mut ancestor = path;
@@ -166,7 +177,7 @@ fn non_directory_above<'p>(
         ancestor = path::parent(ancestor);
         // Every ancestor: a directory this layer wrote earlier may itself have been replaced
         // by a file since (`b/a/`, then `b`, then `b/a/c`; found by the merge_layers fuzz target).
-        if let Some(&kind) = non_dirs.get(ancestor) {
+        if let Some(kind) = written.get(ancestor).and_then(|w| w.non_directory) {
             return Some((ancestor, kind));
         }
     }
@@ -215,10 +226,15 @@ fn read_each_entry<R: Read + Seek, S: LayerSink>(
 ) -> Result<(Vec<FileRecord>, u64), EntryFailure> {
     let mut content = 0u64;
     let mut records = Vec::new();
-    let mut seen: HashSet<(bool, Box<[u8]>)> = HashSet::new();
-    // This layer's non-directories: nothing of the same layer may sit below one (a symlink
-    // then a file through it is the classic tar-slip; extractors disagree on what it means).
-    let mut non_dirs: HashMap<Box<[u8]>, EntryKind> = HashMap::new();
+    // Every path this layer wrote, once: one lookup per entry for duplicates and for
+    // non-directories (two sets were two hashes and two copies of each path).
+    let mut written: HashMap<Box<[u8]>, Written> = HashMap::new();
+    let mut non_directories = 0usize;
+    // The parent of the last entry, whose ancestors were checked: none was a non-directory,
+    // and an entry in the same directory cannot have made one (it is a sibling), so the next
+    // entry there (the common case in a tar) has nothing to check.
+    let mut checked_parent: Vec<u8> = Vec::new();
+    let mut checked_any = false;
     let mut reserved = 0u64;
     // The raw name of the entry read last, shown only if an error needs it.
     let mut last: Vec<u8> = Vec::new();
@@ -293,22 +309,38 @@ fn read_each_entry<R: Read + Seek, S: LayerSink>(
             }
             .into());
         }
-        if !seen.insert((kind.is_whiteout(), path.clone().into_boxed_slice())) {
+        let this = written.entry(path.clone().into_boxed_slice()).or_default();
+        let twice = if kind.is_whiteout() {
+            std::mem::replace(&mut this.whiteout, true)
+        } else {
+            std::mem::replace(&mut this.entry, true)
+        };
+        if !matches!(kind, EntryKind::Dir) && !kind.is_whiteout() && !twice {
+            // Only its ancestors are checked below: marking it first changes nothing.
+            this.non_directory = Some(kind);
+            non_directories += 1;
+        }
+        if twice {
             return Err(LayerError::DuplicateEntry {
                 path: show(&raw_path),
             }
             .into());
         }
-        if let Some((parent, parent_kind)) = non_directory_above(&path, &non_dirs) {
-            return Err(LayerError::BelowNonDirectory {
-                path: show(&raw_path),
-                parent: show(parent),
-                kind: parent_kind.name(),
+        let parent = path::parent(&path);
+        if !(checked_any && checked_parent == parent) {
+            if let Some((parent, parent_kind)) =
+                non_directory_above(&path, &written, non_directories)
+            {
+                return Err(LayerError::BelowNonDirectory {
+                    path: show(&raw_path),
+                    parent: show(parent),
+                    kind: parent_kind.name(),
+                }
+                .into());
             }
-            .into());
-        }
-        if !matches!(kind, EntryKind::Dir) && !kind.is_whiteout() {
-            non_dirs.insert(path.clone().into_boxed_slice(), kind);
+            checked_parent.clear();
+            checked_parent.extend_from_slice(parent);
+            checked_any = true;
         }
         let header = entry.header();
         let mode = header.mode().map_err(io_err)? & 0o7777;
