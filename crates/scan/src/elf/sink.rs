@@ -47,6 +47,8 @@ enum State {
     /// Collecting the first four bytes.
     Sniffing(Vec<u8>),
     Buffering(Vec<u8>),
+    /// The whole file came as one piece and was judged where it was.
+    Judged(ElfOutcome),
     TooBig,
     NotElf,
 }
@@ -103,6 +105,11 @@ impl ElfSink {
         }
     }
 
+    /// The biggest ELF file it reads.
+    pub fn cap(&self) -> u64 {
+        self.cap
+    }
+
     /// The outcome for the ELF file at `path` (a layer path: no leading `/`), if it was one.
     pub fn get(&self, path: &[u8]) -> Option<&ElfOutcome> {
         self.results.get(path)
@@ -149,6 +156,16 @@ impl LayerSink for ElfSink {
             return Ok(());
         };
         if let State::Sniffing(head) = &mut file.state {
+            if head.is_empty() && chunk.len() as u64 == file.size && chunk.starts_with(ELF_MAGIC) {
+                // The whole file in one piece: judged where it is, not copied first.
+                file.state = if file.size > self.cap {
+                    State::TooBig
+                } else {
+                    State::Judged(judge(chunk))
+                };
+                self.current = Some(file);
+                return Ok(());
+            }
             let take = (ELF_MAGIC.len() - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
@@ -177,17 +194,13 @@ impl LayerSink for ElfSink {
         };
         let outcome = match file.state {
             State::Sniffing(_) | State::NotElf => return Ok(()),
+            State::Judged(outcome) => outcome,
             State::TooBig => ElfOutcome::NotAnalyzed(NotAnalyzed::TooBig {
                 size: file.size,
                 cap: self.cap,
             }),
             State::Buffering(buf) => {
-                let outcome = match analyze(&buf) {
-                    Ok(report) => ElfOutcome::Analyzed(report),
-                    Err(e) => ElfOutcome::NotAnalyzed(NotAnalyzed::Unparseable {
-                        error: error_chain(&e),
-                    }),
-                };
+                let outcome = judge(&buf);
                 if buf.capacity() <= SPARE {
                     self.spare = buf;
                 }
@@ -201,6 +214,16 @@ impl LayerSink for ElfSink {
     /// No next file: the spare buffer would stay with the sink until the walk ends.
     fn finish(&mut self) {
         self.spare = Vec::new();
+    }
+}
+
+/// The verdict on one whole ELF file.
+fn judge(bytes: &[u8]) -> ElfOutcome {
+    match analyze(bytes) {
+        Ok(report) => ElfOutcome::Analyzed(report),
+        Err(e) => ElfOutcome::NotAnalyzed(NotAnalyzed::Unparseable {
+            error: error_chain(&e),
+        }),
     }
 }
 
