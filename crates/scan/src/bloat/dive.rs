@@ -24,8 +24,10 @@
 //! kept across layers is the part under some whiteout's path (all a whiteout's weight reads);
 //! every visit is 16 bytes, and visits are summed per path by sorting them at the end.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
 use std::ops::Bound;
+use xxhash_rust::xxh3::xxh3_64;
 
 use rharden_image::{EntryKind, FileIndex, FileRecord};
 
@@ -262,6 +264,8 @@ struct Visit {
     layer: u32,
     position: u32,
     size: u64,
+    /// A hash of the visited path: visits sort by it, and by path only where two share it.
+    key: u64,
 }
 
 /// dive's efficiency and wasted bytes for the layers of `files` (metadata only: no content).
@@ -286,25 +290,23 @@ pub fn score(files: &FileIndex) -> DiveScore {
                 layer: j as u32,
                 position: leaf.position,
                 size,
+                key: xxh3_64(&records[leaf.position as usize].path),
             });
         }
         stack(&mut stacked, records, nodes);
     }
-    // Per path: the sum and the least of its visits' sizes, and how many there were (grouped
-    // by hashing: sorting the visits by path was half of this function's time).
-    let mut by_path: HashMap<&[u8], (u64, u64, u32)> = HashMap::with_capacity(visits.len());
-    for v in &visits {
-        let path: &[u8] = &files.layers[v.layer as usize][v.position as usize].path;
-        let (sum, min, count) = by_path.entry(path).or_insert((0, u64::MAX, 0));
-        *sum = sum.saturating_add(v.size);
-        *min = (*min).min(v.size);
-        *count += 1;
-    }
+    // The visits of one path side by side. Sorted by the paths' hashes, and by the paths only
+    // where hashes tie: sorting by path compared long shared prefixes (half of this function's
+    // time), and a hash map of the paths held 10 MiB more on a 40-layer image of 218 k files.
+    let path = |v: &Visit| -> &[u8] { &files.layers[v.layer as usize][v.position as usize].path };
+    visits.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| path(a).cmp(path(b))));
     let (mut discovered, mut minimum, mut wasted) = (0u64, 0u64, 0u64);
-    for (sum, min, count) in by_path.into_values() {
+    for same in visits.chunk_by(|a, b| a.key == b.key && path(a) == path(b)) {
+        let sum = same.iter().map(|v| v.size).fold(0, u64::saturating_add);
+        let min = same.iter().map(|v| v.size).min().unwrap_or(0);
         discovered = discovered.saturating_add(sum);
         minimum = minimum.saturating_add(min);
-        if count >= 2 {
+        if same.len() >= 2 {
             wasted = wasted.saturating_add(sum);
         }
     }
