@@ -26,7 +26,7 @@ pub struct ImageSink<'a> {
     wants: [bool; SINKS],
     /// The current entry's size, and whether none of its content has come yet.
     size: u64,
-    /// The most bytes gathered for one file: the ELF sink's cap.
+    /// The most bytes gathered for one file: the ELF sink's cap (0 without one).
     gather_cap: u64,
     first: bool,
     /// An ELF file read in pieces, gathered whole: the ELF sink needs it whole and the secrets
@@ -43,6 +43,7 @@ impl<'a> ImageSink<'a> {
         elf: Option<ElfSink>,
         hashes: Option<ContentHashSink<'a>>,
     ) -> Self {
+        let gather_cap = elf.as_ref().map_or(0, ElfSink::cap);
         Self {
             secrets,
             accounts,
@@ -50,7 +51,7 @@ impl<'a> ImageSink<'a> {
             hashes,
             wants: [false; SINKS],
             size: 0,
-            gather_cap: 0,
+            gather_cap,
             first: false,
             assembling: None,
             spare: Vec::new(),
@@ -106,7 +107,6 @@ impl LayerSink for ImageSink<'_> {
             let buf = self.assembling.take().unwrap_or_default();
             self.forward(&buf)?;
         }
-        self.gather_cap = self.elf.as_ref().map_or(0, ElfSink::cap);
         if std::mem::take(&mut self.first)
             && self.wants[ELF]
             && (chunk.len() as u64) < self.size
