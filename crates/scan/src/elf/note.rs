@@ -45,12 +45,12 @@ pub fn x86_features(elf: &Parsed<'_>, bytes: &[u8]) -> Option<u32> {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Reader {
-    little: bool,
+pub(crate) struct Reader {
+    pub(crate) little: bool,
 }
 
 impl Reader {
-    fn u32_at(self, data: &[u8], at: usize) -> Option<u32> {
+    pub(crate) fn u32_at(self, data: &[u8], at: usize) -> Option<u32> {
         let raw: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
         Some(if self.little {
             u32::from_le_bytes(raw)
